@@ -47,6 +47,7 @@ extern crate alloc;
 compile_error!("the `linux` feature builds the TUN daemon and needs target_os = \"linux\"");
 
 pub mod ip;
+pub mod mqtt;
 pub mod topic;
 pub mod tunnel;
 pub mod wire;
