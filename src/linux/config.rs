@@ -1,0 +1,559 @@
+//! The node's settings: command line and TOML file share one schema
+//! ([`Settings`]); [`Settings::resolve`] checks them and yields a
+//! [`NodeConfig`] or a [`UsageError`] that says what to fix.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::topic::{self, validate_prefix};
+use crate::tunnel;
+
+/// Largest tunnel MTU: one IP packet plus the sealing overhead must fit a
+/// 64 KiB MQTT message.
+pub const MAX_MTU: u16 = 65000;
+/// Smallest MTU a node accepts: IPv4 requires 576 (IPv6 1280).
+pub const MIN_MTU: u16 = 576;
+
+/// Settings from the command line or a TOML file (same names, long form).
+///
+/// Every field is optional here so that a file and the command line can be
+/// merged (the command line wins); [`Settings::resolve`] applies defaults and
+/// checks what is mandatory.
+#[derive(Debug, Default, Clone, Parser, Deserialize)]
+#[command(
+    name = "mqtt_vpn",
+    version,
+    about = "IP over an MQTT broker: a TUN interface whose packets travel as MQTT messages",
+    after_help = "Example:\n  mqtt_vpn -i mq0 -a 10.0.1.1 -b tcp://broker.example:1883 -k secret\n\n\
+                  Passwords can also come from MQTT_VPN_PASSWORD / MQTT_VPN_BROKER_PASSWORD\n\
+                  or from --vpn-password-file / --broker-password-file, which keeps them\n\
+                  off the process list."
+)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// TUN interface name (default: the kernel picks tunN).
+    #[arg(short = 'i', long)]
+    pub interface: Option<String>,
+    /// IPv4 address of this node inside the VPN.
+    #[arg(short = 'a', long)]
+    pub address: Option<Ipv4Addr>,
+    /// Broker URL: tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://.
+    #[arg(short = 'b', long)]
+    pub broker: Option<String>,
+    /// Netmask of the VPN subnet [default: 255.255.255.0].
+    #[arg(short = 'm', long)]
+    pub netmask: Option<Ipv4Addr>,
+    /// Broker user name.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Broker password.
+    #[arg(short = 'p', long, env = "MQTT_VPN_BROKER_PASSWORD", hide_env_values = true)]
+    pub broker_password: Option<String>,
+    /// Read the broker password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub broker_password_file: Option<PathBuf>,
+    /// VPN password; absent or empty: no encryption.
+    #[arg(short = 'k', long, env = "MQTT_VPN_PASSWORD", hide_env_values = true)]
+    pub vpn_password: Option<String>,
+    /// Read the VPN password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub vpn_password_file: Option<PathBuf>,
+    /// IPv6 address of the interface.
+    #[arg(short = '6', long)]
+    pub ipv6: Option<Ipv6Addr>,
+    /// IPv6 prefix length [default: 64].
+    #[arg(short = 'x', long, value_name = "PREFIXLEN")]
+    pub ipv6_prefix_len: Option<u8>,
+    /// MQTT client id [default: MQTT_VPN_<random>].
+    #[arg(short = 'n', long)]
+    pub client_id: Option<String>,
+    /// Also receive packets for this IPv4 address (repeatable).
+    #[arg(short = 't', long = "reading-topic", value_name = "IPv4")]
+    #[serde(default)]
+    pub reading_topics: Vec<Ipv4Addr>,
+    /// Debug logging.
+    #[arg(short = 'd', long)]
+    #[serde(default)]
+    pub debug: bool,
+    /// Topic prefix [default: mqttip].
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Interface MTU [default: 1500]; above 1500 only among mqtt-vpn nodes.
+    #[arg(long)]
+    pub mtu: Option<u16>,
+    /// MQTT keepalive in seconds [default: 20].
+    #[arg(long, value_name = "SECONDS")]
+    pub keepalive: Option<u16>,
+    /// CA certificates (PEM) to verify the broker with, instead of the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Do not verify the broker's certificate (unsafe; for tests only).
+    #[arg(long)]
+    #[serde(default)]
+    pub insecure: bool,
+    /// Also run an MQTT broker in this process, listening on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub broker_listen: Option<SocketAddr>,
+    /// Read settings from this TOML file (command-line flags win).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+}
+
+/// A setting that cannot work, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// How the node reaches its broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (`tcp://`, `mqtt://`).
+    Tcp,
+    /// TLS (`ssl://`, `mqtts://`).
+    Tls,
+    /// WebSocket (`ws://`).
+    Ws,
+    /// WebSocket over TLS (`wss://`).
+    Wss,
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// The transport.
+    pub transport: Transport,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// HTTP path for WebSocket transports (`/mqtt` unless given).
+    pub path: String,
+}
+
+impl BrokerUrl {
+    /// The URL a WebSocket client asks for.
+    pub fn websocket_url(&self) -> String {
+        let scheme = if self.transport == Transport::Wss { "wss" } else { "ws" };
+        format!("{scheme}://{}:{}{}", self.host_for_url(), self.port, self.path)
+    }
+
+    fn host_for_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+impl fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.transport {
+            Transport::Tcp => "tcp",
+            Transport::Tls => "ssl",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
+        };
+        write!(f, "{scheme}://{}:{}", self.host_for_url(), self.port)?;
+        if matches!(self.transport, Transport::Ws | Transport::Wss) {
+            f.write_str(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for BrokerUrl {
+    type Err = UsageError;
+
+    fn from_str(url: &str) -> Result<Self, UsageError> {
+        let bad = |why: &str| {
+            usage(format!(
+                "invalid broker URL '{url}': {why} (expected e.g. tcp://host:1883, ssl://host:8883, ws://host:80/mqtt)"
+            ))
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let (transport, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "tcp" | "mqtt" => (Transport::Tcp, 1883),
+            "ssl" | "mqtts" | "tls" => (Transport::Tls, 8883),
+            "ws" => (Transport::Ws, 80),
+            "wss" => (Transport::Wss, 443),
+            _ => return Err(bad("unknown scheme")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err(bad("put the user name in -u and the password in -p, not in the URL"));
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?,
+            None => default_port,
+        };
+        let is_ws = matches!(transport, Transport::Ws | Transport::Wss);
+        if !is_ws && !path.is_empty() && path != "/" {
+            return Err(bad("a path is only meaningful for ws:// and wss://"));
+        }
+        let path = if path.is_empty() { "/mqtt" } else { path };
+        Ok(Self {
+            transport,
+            host: host.to_owned(),
+            port,
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// TLS settings for `ssl://` and `wss://` brokers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// CA bundle to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub client_auth: Option<(PathBuf, PathBuf)>,
+    /// Skip certificate verification.
+    pub insecure: bool,
+}
+
+/// A checked node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// TUN interface name, if one was asked for.
+    pub interface: Option<String>,
+    /// The node's IPv4 address in the VPN.
+    pub address: Ipv4Addr,
+    /// The VPN netmask.
+    pub netmask: Ipv4Addr,
+    /// Optional IPv6 address and prefix length of the interface.
+    pub ipv6: Option<(Ipv6Addr, u8)>,
+    /// The broker.
+    pub broker: BrokerUrl,
+    /// Broker user name and password.
+    pub credentials: Option<(String, String)>,
+    /// VPN password; empty means plain mode.
+    pub vpn_password: String,
+    /// MQTT client id.
+    pub client_id: String,
+    /// Extra addresses whose topics this node reads.
+    pub reading_topics: Vec<Ipv4Addr>,
+    /// Topic prefix.
+    pub prefix: String,
+    /// Interface MTU.
+    pub mtu: u16,
+    /// MQTT keepalive in seconds.
+    pub keepalive: u16,
+    /// TLS settings.
+    pub tls: TlsSettings,
+    /// In-process broker listen address.
+    pub broker_listen: Option<SocketAddr>,
+    /// Debug logging.
+    pub debug: bool,
+}
+
+impl NodeConfig {
+    /// The core tunnel configuration for this node.
+    pub fn tunnel_config(&self) -> tunnel::Config {
+        let mut config = tunnel::Config::new(self.address)
+            .with_prefix(&self.prefix)
+            .with_password(self.vpn_password.as_bytes());
+        config.netmask = self.netmask;
+        config.reading_topics = self.reading_topics.clone();
+        config.mtu = usize::from(self.mtu);
+        config
+    }
+}
+
+impl Settings {
+    /// Reads a TOML settings file.
+    pub fn from_file(path: &Path) -> Result<Self, UsageError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| usage(format!("config file {}: {}", path.display(), e.message())))
+    }
+
+    /// Fills what the command line left open from `file`.
+    pub fn merge(self, file: Settings) -> Settings {
+        Settings {
+            interface: self.interface.or(file.interface),
+            address: self.address.or(file.address),
+            broker: self.broker.or(file.broker),
+            netmask: self.netmask.or(file.netmask),
+            user: self.user.or(file.user),
+            broker_password: self.broker_password.or(file.broker_password),
+            broker_password_file: self.broker_password_file.or(file.broker_password_file),
+            vpn_password: self.vpn_password.or(file.vpn_password),
+            vpn_password_file: self.vpn_password_file.or(file.vpn_password_file),
+            ipv6: self.ipv6.or(file.ipv6),
+            ipv6_prefix_len: self.ipv6_prefix_len.or(file.ipv6_prefix_len),
+            client_id: self.client_id.or(file.client_id),
+            reading_topics: if self.reading_topics.is_empty() {
+                file.reading_topics
+            } else {
+                self.reading_topics
+            },
+            debug: self.debug || file.debug,
+            prefix: self.prefix.or(file.prefix),
+            mtu: self.mtu.or(file.mtu),
+            keepalive: self.keepalive.or(file.keepalive),
+            ca_file: self.ca_file.or(file.ca_file),
+            client_cert: self.client_cert.or(file.client_cert),
+            client_key: self.client_key.or(file.client_key),
+            insecure: self.insecure || file.insecure,
+            broker_listen: self.broker_listen.or(file.broker_listen),
+            config: self.config,
+        }
+    }
+
+    /// Applies defaults and checks everything; `random` picks the default
+    /// client id.
+    pub fn resolve(self, random: u32) -> Result<NodeConfig, UsageError> {
+        let settings = match &self.config {
+            Some(path) => {
+                let file = Self::from_file(path)?;
+                self.merge(file)
+            }
+            None => self,
+        };
+        let address = settings
+            .address
+            .ok_or_else(|| usage("missing the node's VPN address: give -a <IPv4>, e.g. -a 10.0.1.1"))?;
+        let broker = match (&settings.broker, settings.broker_listen) {
+            (Some(url), _) => url.parse()?,
+            (None, Some(listen)) => local_broker_url(listen),
+            (None, None) => {
+                return Err(usage(
+                    "missing the broker: give -b <URL>, e.g. -b tcp://broker.example:1883 (or --broker-listen to serve one)",
+                ));
+            }
+        };
+        let netmask = settings.netmask.unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
+        if u32::from(netmask).leading_ones() + u32::from(netmask).trailing_zeros() != 32 {
+            return Err(usage(format!(
+                "netmask {netmask} is not contiguous: use e.g. -m 255.255.255.0"
+            )));
+        }
+        if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+            return Err(usage(format!("{address} cannot be a node's address: pick a unicast address")));
+        }
+        let prefix = settings.prefix.unwrap_or_else(|| topic::DEFAULT_PREFIX.to_owned());
+        validate_prefix(&prefix)
+            .map_err(|e| usage(format!("invalid --prefix '{prefix}': {e}")))?;
+        let mtu = settings.mtu.unwrap_or(tunnel::DEFAULT_MTU as u16);
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(usage(format!("--mtu {mtu} is out of range {MIN_MTU}..={MAX_MTU}")));
+        }
+        let keepalive = settings.keepalive.unwrap_or(20);
+        if keepalive < 5 {
+            return Err(usage(format!("--keepalive {keepalive} is too short: use at least 5 seconds")));
+        }
+        let prefix_len = settings.ipv6_prefix_len.unwrap_or(64);
+        if prefix_len == 0 || prefix_len > 128 {
+            return Err(usage(format!("-x {prefix_len}: an IPv6 prefix length is 1..=128")));
+        }
+        let broker_password = secret(settings.broker_password, settings.broker_password_file, "broker")?;
+        let vpn_password = secret(settings.vpn_password, settings.vpn_password_file, "VPN")?;
+        let credentials = match (settings.user, broker_password) {
+            (Some(user), password) => Some((user, password.unwrap_or_default())),
+            (None, Some(_)) => return Err(usage("a broker password (-p) needs a user name (-u)")),
+            (None, None) => None,
+        };
+        let client_id = settings.client_id.unwrap_or_else(|| format!("MQTT_VPN_{random}"));
+        if client_id.is_empty() || client_id.len() > 65535 {
+            return Err(usage("the client id (-n) must be 1 to 65535 bytes"));
+        }
+        if let Some(name) = &settings.interface {
+            if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
+                return Err(usage(format!(
+                    "interface name '{name}' is not valid: 1 to 15 characters, no '/' or spaces"
+                )));
+            }
+        }
+        let tls = TlsSettings {
+            ca_file: settings.ca_file,
+            client_auth: settings.client_cert.zip(settings.client_key),
+            insecure: settings.insecure,
+        };
+        let tls_used = matches!(broker.transport, Transport::Tls | Transport::Wss);
+        if !tls_used && (tls.ca_file.is_some() || tls.client_auth.is_some() || tls.insecure) {
+            return Err(usage(format!(
+                "TLS options given but the broker URL {broker} is not ssl://, mqtts:// or wss://"
+            )));
+        }
+        Ok(NodeConfig {
+            interface: settings.interface,
+            address,
+            netmask,
+            ipv6: settings.ipv6.map(|a| (a, prefix_len)),
+            broker,
+            credentials,
+            vpn_password: vpn_password.unwrap_or_default(),
+            client_id,
+            reading_topics: settings.reading_topics,
+            prefix,
+            mtu,
+            keepalive,
+            tls,
+            broker_listen: settings.broker_listen,
+            debug: settings.debug,
+        })
+    }
+}
+
+/// The URL of the in-process broker as seen from this host.
+fn local_broker_url(listen: SocketAddr) -> BrokerUrl {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "::1".to_owned(),
+        ip => ip.to_string(),
+    };
+    BrokerUrl {
+        transport: Transport::Tcp,
+        host,
+        port: listen.port(),
+        path: "/mqtt".to_owned(),
+    }
+}
+
+/// A password given inline, or the first line of a file.
+fn secret(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    what: &str,
+) -> Result<Option<String>, UsageError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(usage(format!(
+            "the {what} password is given both inline and as a file: keep one"
+        ))),
+        (Some(p), None) => Ok(Some(p)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                usage(format!("cannot read the {what} password file {}: {e}", path.display()))
+            })?;
+            Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_of_every_scheme_parse_with_default_ports() {
+        let cases = [
+            ("tcp://h", Transport::Tcp, 1883),
+            ("mqtt://h:1884", Transport::Tcp, 1884),
+            ("ssl://h", Transport::Tls, 8883),
+            ("mqtts://h", Transport::Tls, 8883),
+            ("ws://h", Transport::Ws, 80),
+            ("wss://h", Transport::Wss, 443),
+        ];
+        for (url, transport, port) in cases {
+            let b: BrokerUrl = url.parse().unwrap();
+            assert_eq!((b.transport, b.host.as_str(), b.port), (transport, "h", port), "{url}");
+        }
+    }
+
+    #[test]
+    fn ipv6_brokers_and_websocket_paths_parse() {
+        let b: BrokerUrl = "tcp://[::1]:1883".parse().unwrap();
+        assert_eq!(b.host, "::1");
+        let w: BrokerUrl = "wss://h/ws".parse().unwrap();
+        assert_eq!(w.websocket_url(), "wss://h:443/ws");
+    }
+
+    #[test]
+    fn bad_broker_urls_say_what_is_wrong() {
+        for url in ["h:1883", "ftp://h", "tcp://", "tcp://h:0", "tcp://h:99999", "tcp://u:p@h", "tcp://h/x"] {
+            let e = url.parse::<BrokerUrl>().unwrap_err();
+            assert!(e.0.contains("invalid broker URL"), "{url}: {e}");
+        }
+    }
+
+    fn minimal() -> Settings {
+        Settings {
+            address: Some(Ipv4Addr::new(10, 0, 1, 1)),
+            broker: Some("tcp://127.0.0.1:1883".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_c_tool() {
+        let c = minimal().resolve(7).unwrap();
+        assert_eq!(c.netmask, Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(c.prefix, "mqttip");
+        assert_eq!(c.mtu, 1500);
+        assert_eq!(c.keepalive, 20);
+        assert_eq!(c.client_id, "MQTT_VPN_7");
+        assert_eq!(c.vpn_password, "");
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let file = Settings {
+            prefix: Some("file".into()),
+            mtu: Some(1400),
+            ..minimal()
+        };
+        let cli = Settings {
+            prefix: Some("cli".into()),
+            ..Settings::default()
+        };
+        let c = cli.merge(file).resolve(0).unwrap();
+        assert_eq!((c.prefix.as_str(), c.mtu), ("cli", 1400));
+    }
+
+    #[test]
+    fn a_password_file_gives_its_first_line() {
+        let dir = std::env::temp_dir().join(format!("mqttvpn-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pw");
+        std::fs::write(&path, "s3cret\nignored\n").unwrap();
+        let c = Settings {
+            vpn_password_file: Some(path),
+            ..minimal()
+        }
+        .resolve(0)
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.vpn_password, "s3cret");
+    }
+}
