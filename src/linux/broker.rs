@@ -13,7 +13,9 @@ use super::RunError;
 pub fn spawn(listen: SocketAddr, max_payload: usize) -> Result<(), RunError> {
     // Fail early and clearly if the address is taken; rumqttd would only log it.
     drop(std::net::TcpListener::bind(listen).map_err(|e| {
-        RunError::Broker(format!("cannot listen on {listen} for the in-process broker: {e}"))
+        RunError::Broker(format!(
+            "cannot listen on {listen} for the in-process broker: {e}"
+        ))
     })?);
     let server = ServerSettings {
         name: "mqtt-vpn".into(),

@@ -52,7 +52,12 @@ pub struct Settings {
     #[arg(short = 'u', long)]
     pub user: Option<String>,
     /// Broker password.
-    #[arg(short = 'p', long, env = "MQTT_VPN_BROKER_PASSWORD", hide_env_values = true)]
+    #[arg(
+        short = 'p',
+        long,
+        env = "MQTT_VPN_BROKER_PASSWORD",
+        hide_env_values = true
+    )]
     pub broker_password: Option<String>,
     /// Read the broker password from the first line of this file.
     #[arg(long, value_name = "FILE")]
@@ -156,8 +161,17 @@ pub struct BrokerUrl {
 impl BrokerUrl {
     /// The URL a WebSocket client asks for.
     pub fn websocket_url(&self) -> String {
-        let scheme = if self.transport == Transport::Wss { "wss" } else { "ws" };
-        format!("{scheme}://{}:{}{}", self.host_for_url(), self.port, self.path)
+        let scheme = if self.transport == Transport::Wss {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!(
+            "{scheme}://{}:{}{}",
+            self.host_for_url(),
+            self.port,
+            self.path
+        )
     }
 
     fn host_for_url(&self) -> String {
@@ -207,10 +221,14 @@ impl FromStr for BrokerUrl {
             None => (rest, ""),
         };
         if authority.contains('@') {
-            return Err(bad("put the user name in -u and the password in -p, not in the URL"));
+            return Err(bad(
+                "put the user name in -u and the password in -p, not in the URL",
+            ));
         }
         let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed '['"))?;
             (host, after.strip_prefix(':'))
         } else {
             match authority.rsplit_once(':') {
@@ -222,7 +240,11 @@ impl FromStr for BrokerUrl {
             return Err(bad("no host"));
         }
         let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("bad port"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("bad port"))?,
             None => default_port,
         };
         let is_ws = matches!(transport, Transport::Ws | Transport::Wss);
@@ -350,9 +372,9 @@ impl Settings {
             }
             None => self,
         };
-        let address = settings
-            .address
-            .ok_or_else(|| usage("missing the node's VPN address: give -a <IPv4>, e.g. -a 10.0.1.1"))?;
+        let address = settings.address.ok_or_else(|| {
+            usage("missing the node's VPN address: give -a <IPv4>, e.g. -a 10.0.1.1")
+        })?;
         let broker = match (&settings.broker, settings.broker_listen) {
             (Some(url), _) => url.parse()?,
             (None, Some(listen)) => local_broker_url(listen),
@@ -369,31 +391,46 @@ impl Settings {
             )));
         }
         if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
-            return Err(usage(format!("{address} cannot be a node's address: pick a unicast address")));
+            return Err(usage(format!(
+                "{address} cannot be a node's address: pick a unicast address"
+            )));
         }
-        let prefix = settings.prefix.unwrap_or_else(|| topic::DEFAULT_PREFIX.to_owned());
-        validate_prefix(&prefix)
-            .map_err(|e| usage(format!("invalid --prefix '{prefix}': {e}")))?;
+        let prefix = settings
+            .prefix
+            .unwrap_or_else(|| topic::DEFAULT_PREFIX.to_owned());
+        validate_prefix(&prefix).map_err(|e| usage(format!("invalid --prefix '{prefix}': {e}")))?;
         let mtu = settings.mtu.unwrap_or(tunnel::DEFAULT_MTU as u16);
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-            return Err(usage(format!("--mtu {mtu} is out of range {MIN_MTU}..={MAX_MTU}")));
+            return Err(usage(format!(
+                "--mtu {mtu} is out of range {MIN_MTU}..={MAX_MTU}"
+            )));
         }
         let keepalive = settings.keepalive.unwrap_or(20);
         if keepalive < 5 {
-            return Err(usage(format!("--keepalive {keepalive} is too short: use at least 5 seconds")));
+            return Err(usage(format!(
+                "--keepalive {keepalive} is too short: use at least 5 seconds"
+            )));
         }
         let prefix_len = settings.ipv6_prefix_len.unwrap_or(64);
         if prefix_len == 0 || prefix_len > 128 {
-            return Err(usage(format!("-x {prefix_len}: an IPv6 prefix length is 1..=128")));
+            return Err(usage(format!(
+                "-x {prefix_len}: an IPv6 prefix length is 1..=128"
+            )));
         }
-        let broker_password = secret(settings.broker_password, settings.broker_password_file, "broker")?;
+        let broker_password = secret(
+            settings.broker_password,
+            settings.broker_password_file,
+            "broker",
+        )?;
         let vpn_password = secret(settings.vpn_password, settings.vpn_password_file, "VPN")?;
         let credentials = match (settings.user, broker_password) {
             (Some(user), password) => Some((user, password.unwrap_or_default())),
             (None, Some(_)) => return Err(usage("a broker password (-p) needs a user name (-u)")),
             (None, None) => None,
         };
-        let client_id = settings.client_id.unwrap_or_else(|| format!("MQTT_VPN_{random}"));
+        let client_id = settings
+            .client_id
+            .unwrap_or_else(|| format!("MQTT_VPN_{random}"));
         if client_id.is_empty() || client_id.len() > 65535 {
             return Err(usage("the client id (-n) must be 1 to 65535 bytes"));
         }
@@ -463,7 +500,10 @@ fn secret(
         (Some(p), None) => Ok(Some(p)),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                usage(format!("cannot read the {what} password file {}: {e}", path.display()))
+                usage(format!(
+                    "cannot read the {what} password file {}: {e}",
+                    path.display()
+                ))
             })?;
             Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
         }
@@ -487,7 +527,11 @@ mod tests {
         ];
         for (url, transport, port) in cases {
             let b: BrokerUrl = url.parse().unwrap();
-            assert_eq!((b.transport, b.host.as_str(), b.port), (transport, "h", port), "{url}");
+            assert_eq!(
+                (b.transport, b.host.as_str(), b.port),
+                (transport, "h", port),
+                "{url}"
+            );
         }
     }
 
@@ -501,7 +545,15 @@ mod tests {
 
     #[test]
     fn bad_broker_urls_say_what_is_wrong() {
-        for url in ["h:1883", "ftp://h", "tcp://", "tcp://h:0", "tcp://h:99999", "tcp://u:p@h", "tcp://h/x"] {
+        for url in [
+            "h:1883",
+            "ftp://h",
+            "tcp://",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "tcp://u:p@h",
+            "tcp://h/x",
+        ] {
             let e = url.parse::<BrokerUrl>().unwrap_err();
             assert!(e.0.contains("invalid broker URL"), "{url}: {e}");
         }

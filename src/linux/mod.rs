@@ -71,7 +71,11 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         config.address,
         u32::from(config.netmask).leading_ones(),
         config.mtu,
-        if tunnel.is_sealed() { "encrypted" } else { "plain" },
+        if tunnel.is_sealed() {
+            "encrypted"
+        } else {
+            "plain"
+        },
         config.broker
     );
     let (client, eventloop) = rumqttc::AsyncClient::new(options, 256);

@@ -81,9 +81,17 @@ fn tls_configuration(tls: &TlsSettings) -> Result<TlsConfiguration, RunError> {
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, RunError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| RunError::Tls(format!("cannot read certificates from {}: {e}", path.display())))?;
+        .map_err(|e| {
+            RunError::Tls(format!(
+                "cannot read certificates from {}: {e}",
+                path.display()
+            ))
+        })?;
     if certs.is_empty() {
-        return Err(RunError::Tls(format!("no PEM certificate in {}", path.display())));
+        return Err(RunError::Tls(format!(
+            "no PEM certificate in {}",
+            path.display()
+        )));
     }
     Ok(certs)
 }

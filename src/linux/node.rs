@@ -179,8 +179,11 @@ pub async fn inbound(
     let mut packet = vec![0u8; tunnel.config().mtu + OVERHEAD + 1];
     let mut backoff = MIN_BACKOFF;
     let mut sync = CounterSync::new(shared.clone(), Direction::Inbound);
-    let subscriptions: Vec<String> =
-        tunnel.subscriptions().iter().map(|t| t.as_str().to_owned()).collect();
+    let subscriptions: Vec<String> = tunnel
+        .subscriptions()
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -197,7 +200,10 @@ pub async fn inbound(
                 sync.maybe(tunnel.counters());
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!("connected to {broker}; subscribing to {}", subscriptions.join(", "));
+                tracing::info!(
+                    "connected to {broker}; subscribing to {}",
+                    subscriptions.join(", ")
+                );
                 backoff = MIN_BACKOFF;
                 lock(&shared.driver).connects += 1;
                 shared.connected.store(true, Ordering::Relaxed);
@@ -217,7 +223,10 @@ pub async fn inbound(
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 use rumqttc::SubscribeReasonCode::Failure;
                 if ack.return_codes.iter().any(|c| matches!(c, Failure)) {
-                    tracing::error!("the broker refused a subscription (ACL?): {:?}", ack.return_codes);
+                    tracing::error!(
+                        "the broker refused a subscription (ACL?): {:?}",
+                        ack.return_codes
+                    );
                 }
             }
             Ok(_) => sync.maybe(tunnel.counters()),

@@ -30,14 +30,16 @@ pub fn open(config: &NodeConfig) -> Result<AsyncDevice, RunError> {
     if let Some((address, len)) = config.ipv6 {
         builder = builder.ipv6(address, len);
     }
-    builder.build_async().map_err(|e| RunError::Tun(explain(&e, config)))
+    builder
+        .build_async()
+        .map_err(|e| RunError::Tun(explain(&e, config)))
 }
 
 fn explain(e: &io::Error, config: &NodeConfig) -> String {
     match e.kind() {
-        io::ErrorKind::PermissionDenied => format!(
-            "cannot create the TUN interface ({e}): run as root or grant CAP_NET_ADMIN"
-        ),
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot create the TUN interface ({e}): run as root or grant CAP_NET_ADMIN")
+        }
         io::ErrorKind::ResourceBusy | io::ErrorKind::AlreadyExists => format!(
             "cannot create TUN interface {}: {e} (is another node using that name?)",
             config.interface.as_deref().unwrap_or("tunN")

@@ -1,0 +1,407 @@
+//! The one test harness for real brokers, real TUN devices and network
+//! namespaces.
+//!
+//! A [`Lab`] is a star of network namespaces: a broker namespace in the
+//! middle and one namespace per node, each joined to it by a veth pair in
+//! 198.18.0.0/15 (node `n` is 198.18.n.2, its broker-side peer 198.18.n.1).
+//! The broker (mosquitto, or a node with `--broker-listen`) listens in the
+//! broker namespace; each node's TUN interface and VPN address exist only in
+//! its own namespace. Everything a lab starts is stopped by PID and every
+//! namespace deleted when the lab is dropped, also when a test fails.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The node binary under test.
+pub const MQTT_VPN: &str = env!("CARGO_BIN_EXE_mqtt_vpn");
+/// Port of the broker inside the broker namespace.
+pub const BROKER_PORT: u16 = 1883;
+
+/// Whether root-only tests can run. Prints why not; in CI a missing
+/// privilege is a failure, not a skip.
+pub fn can_use_namespaces(test: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if root {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: CI must run as root for network-namespace tests"
+    );
+    eprintln!("SKIPPED {test}: needs root for network namespaces and TUN devices");
+    false
+}
+
+/// Whether mosquitto is installed; panics in CI, where .ci/run installs it.
+pub fn have_mosquitto(test: &str) -> bool {
+    if Path::new(mosquitto_path()).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: mosquitto missing in CI (scripts/install-deps.sh installs it)"
+    );
+    eprintln!("SKIPPED {test}: mosquitto is not installed (scripts/install-deps.sh)");
+    false
+}
+
+fn mosquitto_path() -> &'static str {
+    "/usr/sbin/mosquitto"
+}
+
+/// Runs a command to completion and fails the test if it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn unique_tag() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    /// Its name, as `ip netns` knows it.
+    pub name: String,
+}
+
+impl Netns {
+    fn new(role: &str, tag: &str) -> Self {
+        let name = format!("mqv-{role}-{tag}");
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n <ns> ARGS`, which must succeed.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").arg("-n").arg(&self.name).args(args))
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `sh -c script` inside the namespace and returns its output.
+    pub fn sh(&self, script: &str) -> Output {
+        self.command("sh")
+            .args(["-c", script])
+            .output()
+            .expect("spawn sh")
+    }
+
+    /// `ping -c count` from this namespace; true when every reply came.
+    pub fn ping(&self, dst: &str, count: u32, size: usize) -> bool {
+        self.command("ping")
+            .args(["-n", "-q", "-c", &count.to_string(), "-i", "0.2", "-W", "1"])
+            .args(["-s", &size.to_string(), dst])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Pings once a second until a reply comes or `timeout` passes; returns
+    /// how long it took.
+    pub fn wait_for_ping(&self, dst: &str, timeout: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.ping(dst, 1, 56) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A process started by a test, stopped by PID on drop (SIGTERM, then
+/// SIGKILL after 3 s).
+pub struct Proc {
+    child: Option<Child>,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Self {
+        let file = fs::File::create(&log).expect("log file");
+        cmd.stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal by PID.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the process: SIGTERM, then SIGKILL after 3 s. Returns its exit
+    /// code if it exited by itself.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Kills with SIGKILL at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A node's namespace and its link to the broker namespace.
+pub struct Host {
+    /// The node's namespace.
+    pub ns: Netns,
+    /// The address of the broker as this host sees it.
+    pub broker_ip: Ipv4Addr,
+}
+
+/// A broker namespace with node namespaces around it. Field order matters:
+/// processes stop before namespaces are deleted.
+pub struct Lab {
+    procs: Vec<Proc>,
+    hosts: Vec<Host>,
+    /// The namespace in the middle, where the broker runs.
+    pub broker_ns: Netns,
+    dir: PathBuf,
+    tag: String,
+}
+
+impl Lab {
+    /// A broker namespace and `hosts` node namespaces linked to it.
+    pub fn new(hosts: usize) -> Self {
+        let tag = unique_tag();
+        let dir = std::env::temp_dir().join(format!("mqtt-vpn-lab-{tag}"));
+        fs::create_dir_all(&dir).unwrap();
+        let broker_ns = Netns::new("brk", &tag);
+        let mut lab = Self {
+            procs: Vec::new(),
+            hosts: Vec::new(),
+            broker_ns,
+            dir,
+            tag,
+        };
+        for n in 1..=hosts {
+            lab.add_host(n);
+        }
+        lab
+    }
+
+    fn add_host(&mut self, n: usize) {
+        let ns = Netns::new(&format!("h{n}"), &self.tag);
+        let hub_side = format!("v{n}");
+        self.broker_ns.ip(&[
+            "link", "add", &hub_side, "type", "veth", "peer", "name", "eth0", "netns", &ns.name,
+        ]);
+        let hub_ip = format!("198.18.{n}.1/24");
+        let host_ip = format!("198.18.{n}.2/24");
+        self.broker_ns
+            .ip(&["addr", "add", &hub_ip, "dev", &hub_side]);
+        self.broker_ns.ip(&["link", "set", &hub_side, "up"]);
+        ns.ip(&["addr", "add", &host_ip, "dev", "eth0"]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        self.hosts.push(Host {
+            ns,
+            broker_ip: Ipv4Addr::new(198, 18, n as u8, 1),
+        });
+    }
+
+    /// Host `n` (1-based).
+    pub fn host(&self, n: usize) -> &Host {
+        &self.hosts[n - 1]
+    }
+
+    /// The broker URL host `n` uses.
+    pub fn broker_url(&self, n: usize) -> String {
+        format!("tcp://{}:{BROKER_PORT}", self.host(n).broker_ip)
+    }
+
+    /// A file path inside the lab's temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Starts mosquitto in the broker namespace; returns its index for
+    /// [`Lab::proc`].
+    pub fn start_mosquitto(&mut self) -> usize {
+        let conf = self.path("mosquitto.conf");
+        let mut f = fs::File::create(&conf).unwrap();
+        writeln!(
+            f,
+            "listener {BROKER_PORT} 0.0.0.0\nallow_anonymous true\npersistence false"
+        )
+        .unwrap();
+        let mut cmd = self.broker_ns.command(mosquitto_path());
+        cmd.arg("-c").arg(&conf);
+        let index = self.start(cmd, "mosquitto");
+        self.wait_for_broker();
+        index
+    }
+
+    /// Waits until something accepts TCP on the broker port.
+    pub fn wait_for_broker(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let probe = format!("nc -z -w1 127.0.0.1 {BROKER_PORT}");
+        while Instant::now() < deadline {
+            if self.broker_ns.sh(&probe).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no broker listening after 10 s");
+    }
+
+    /// Starts a process, logging to `<name>.log` in the lab dir.
+    pub fn start(&mut self, cmd: Command, name: &str) -> usize {
+        let log = self.path(&format!("{name}.log"));
+        self.procs.push(Proc::spawn(cmd, log));
+        self.procs.len() - 1
+    }
+
+    /// Starts `mqtt_vpn` in host `n`'s namespace with interface `mq0`,
+    /// address `address` and the extra `args`.
+    pub fn start_node(&mut self, n: usize, address: &str, args: &[&str]) -> usize {
+        let mut cmd = self.host(n).ns.command(MQTT_VPN);
+        cmd.args(["-i", "mq0", "-a", address, "-b", &self.broker_url(n)])
+            .args(args)
+            .env("RUST_LOG", "mqttvpn=debug,info");
+        self.start(cmd, &format!("node{n}"))
+    }
+
+    /// The process at `index`.
+    pub fn proc(&mut self, index: usize) -> &mut Proc {
+        &mut self.procs[index]
+    }
+
+    /// Every log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.procs
+            .iter()
+            .map(|p| format!("--- {}\n{}", p.log.display(), p.log_text()))
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            p.stop();
+        }
+        self.procs.clear();
+        self.hosts.clear();
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Asks a node for its counters (SIGUSR1) and returns the value of `name`
+/// from the newest counters line of its log, waiting up to 2 s for it.
+pub fn counter(node: &Proc, name: &str) -> u64 {
+    let before = node.log_text().matches("counters:").count();
+    node.signal("USR1");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let log = node.log_text();
+        if log.matches("counters:").count() > before {
+            let line = log
+                .lines()
+                .rev()
+                .find(|l| l.contains("counters:"))
+                .unwrap_or("");
+            return line
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "node printed no counters after SIGUSR1:\n{}",
+        node.log_text()
+    );
+}
