@@ -265,7 +265,7 @@ fn the_in_process_broker_carries_the_tunnel_without_mosquitto() {
         return;
     }
     let mut lab = Lab::new(2);
-    let mut hub = lab.broker_ns.command(support::MQTT_VPN);
+    let mut hub = lab.node_in(&lab.broker_ns);
     hub.args([
         "-i",
         "mq0",

@@ -6,12 +6,14 @@
 //! - [`mqtt`]: rumqttc options, TLS trust.
 //! - [`node`]: the two per-direction tasks around the core [`Tunnel`](crate::tunnel::Tunnel).
 //! - [`broker`]: the optional in-process broker (rumqttd).
+//! - [`cli`]: the `mqtt_vpn` command and its exit statuses.
 //!
 //! Errors: [`config::UsageError`] for settings that cannot work (exit status
 //! 2), [`RunError`] for failures while running (exit status 1). The node
 //! never exits because the broker is unreachable; it retries with backoff.
 
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod mqtt;
 pub mod node;

@@ -18,8 +18,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The node binary under test.
-pub const MQTT_VPN: &str = env!("CARGO_BIN_EXE_mqtt_vpn");
+/// The node binary under test (absent when an example includes this file).
+pub const MQTT_VPN: &str = match option_env!("CARGO_BIN_EXE_mqtt_vpn") {
+    Some(path) => path,
+    None => "mqtt_vpn",
+};
 /// Port of the broker inside the broker namespace.
 pub const BROKER_PORT: u16 = 1883;
 
@@ -248,6 +251,8 @@ pub struct Lab {
     pub broker_ns: Netns,
     dir: PathBuf,
     tag: String,
+    /// The program that runs a node, and arguments before the node flags.
+    pub node_command: (PathBuf, Vec<String>),
 }
 
 impl Lab {
@@ -263,6 +268,7 @@ impl Lab {
             broker_ns,
             dir,
             tag,
+            node_command: (PathBuf::from(MQTT_VPN), Vec::new()),
         };
         for n in 1..=hosts {
             lab.add_host(n);
@@ -324,9 +330,10 @@ impl Lab {
     /// Waits until something accepts TCP on the broker port.
     pub fn wait_for_broker(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let probe = format!("nc -z -w1 127.0.0.1 {BROKER_PORT}");
+        let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{BROKER_PORT}");
         while Instant::now() < deadline {
-            if self.broker_ns.sh(&probe).status.success() {
+            let bash = self.broker_ns.command("bash").args(["-c", &probe]).output();
+            if bash.is_ok_and(|o| o.status.success()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -344,11 +351,19 @@ impl Lab {
     /// Starts `mqtt_vpn` in host `n`'s namespace with interface `mq0`,
     /// address `address` and the extra `args`.
     pub fn start_node(&mut self, n: usize, address: &str, args: &[&str]) -> usize {
-        let mut cmd = self.host(n).ns.command(MQTT_VPN);
+        let mut cmd = self.node_in(&self.host(n).ns);
         cmd.args(["-i", "mq0", "-a", address, "-b", &self.broker_url(n)])
             .args(args)
             .env("RUST_LOG", "mqttvpn=debug,info");
         self.start(cmd, &format!("node{n}"))
+    }
+
+    /// A command that runs a node in `ns`; add the node's flags.
+    pub fn node_in(&self, ns: &Netns) -> Command {
+        let (program, pre) = &self.node_command;
+        let mut cmd = ns.command(program.to_str().expect("UTF-8 path"));
+        cmd.args(pre);
+        cmd
     }
 
     /// The process at `index`.

@@ -1,0 +1,57 @@
+//! The `mqtt_vpn` command: flags in, exit status out (0: stopped by a
+//! signal, 1: runtime failure, 2: usage error).
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use super::{Settings, init_logging, run};
+
+/// Parses `args` (program name first), runs the node and maps the outcome to
+/// an exit status. Never panics on bad input.
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let settings = match Settings::try_parse_from(args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            // Prints help/version to stdout (status 0) or the error to stderr (status 2).
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let mut random = [0u8; 4];
+    if let Err(e) = getrandom::fill(&mut random) {
+        eprintln!("mqtt_vpn: error: OS random source: {e}");
+        return ExitCode::from(1);
+    }
+    let config = match settings.resolve(u32::from_le_bytes(random)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("mqtt_vpn: error: {e}\n\nFor more information, try '--help'.");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.debug);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mqtt_vpn: error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mqtt_vpn: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
