@@ -571,7 +571,8 @@ impl PublishHeader {
         if first_byte >> 4 != kind::PUBLISH {
             return Err(DecodeError::InvalidFlags);
         }
-        let qos = QoS::from_bits((first_byte >> publish_flags::QOS_SHIFT) & publish_flags::QOS_MASK)?;
+        let qos =
+            QoS::from_bits((first_byte >> publish_flags::QOS_SHIFT) & publish_flags::QOS_MASK)?;
         let topic_len = usize::from(read_u16(body, 0)?);
         let mut offset = 2 + topic_len;
         let packet_id = if qos == QoS::AtMostOnce {
@@ -1167,11 +1168,26 @@ mod tests {
 
     #[test]
     fn acknowledgements_decode_their_packet_identifier() {
-        assert_eq!(ServerPacket::decode(0x40, &[0, 9]), Ok(ServerPacket::PubAck(9)));
-        assert_eq!(ServerPacket::decode(0x50, &[0, 9]), Ok(ServerPacket::PubRec(9)));
-        assert_eq!(ServerPacket::decode(0x62, &[0, 9]), Ok(ServerPacket::PubRel(9)));
-        assert_eq!(ServerPacket::decode(0x70, &[0, 9]), Ok(ServerPacket::PubComp(9)));
-        assert_eq!(ServerPacket::decode(0xb0, &[0, 9]), Ok(ServerPacket::UnsubAck(9)));
+        assert_eq!(
+            ServerPacket::decode(0x40, &[0, 9]),
+            Ok(ServerPacket::PubAck(9))
+        );
+        assert_eq!(
+            ServerPacket::decode(0x50, &[0, 9]),
+            Ok(ServerPacket::PubRec(9))
+        );
+        assert_eq!(
+            ServerPacket::decode(0x62, &[0, 9]),
+            Ok(ServerPacket::PubRel(9))
+        );
+        assert_eq!(
+            ServerPacket::decode(0x70, &[0, 9]),
+            Ok(ServerPacket::PubComp(9))
+        );
+        assert_eq!(
+            ServerPacket::decode(0xb0, &[0, 9]),
+            Ok(ServerPacket::UnsubAck(9))
+        );
         assert_eq!(ServerPacket::decode(0xd0, &[]), Ok(ServerPacket::PingResp));
         assert_eq!(
             ServerPacket::decode(0x60, &[0, 9]),
@@ -1185,7 +1201,10 @@ mod tests {
             ServerPacket::decode(0x40, &[0, 0]),
             Err(DecodeError::PacketIdZero)
         );
-        assert_eq!(ServerPacket::decode(0xd0, &[0]), Err(DecodeError::BadLength));
+        assert_eq!(
+            ServerPacket::decode(0xd0, &[0]),
+            Err(DecodeError::BadLength)
+        );
     }
 
     #[test]
