@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Tunnel throughput, latency and CPU cost against the broker's own ceiling,
+# all measured in one run so the ratios hold on a noisy machine.
+#
+#   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE]
+#
+# Needs root. Builds nothing: run first
+#   cargo build --release --bin mqtt_vpn --example broker_bench
+#
+# Topology: namespace brk runs mosquitto; namespaces h1 and h2 reach it over
+# veth pairs (h1 198.18.1.2 <-> 198.18.1.1, h2 198.18.2.2 <-> 198.18.2.1).
+# Measured: the broker's ceiling (1400-byte QoS 0 pub in h1 -> sub in h2,
+# payload received), the broker round trip (100-byte publish to self), then
+# per mode (plain, encrypted, jumbo = encrypted with MTU 9000) a ping median
+# and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
+# with the CPU seconds of both nodes and of mosquitto per GB carried.
+# Everything started is stopped by PID and every namespace deleted on exit.
+set -euo pipefail
+
+DURATION=10
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JSON_OUT=$ROOT/bench/results/latest.json
+while (($#)); do
+    case $1 in
+    --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
+    --quick) DURATION=3; shift ;;
+    --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "tunnel.sh: --duration must be whole seconds" >&2; exit 2; }
+
+die() { echo "tunnel.sh: $*" >&2; exit 1; }
+
+# --- prerequisites -----------------------------------------------------------
+[[ $(id -u) == 0 ]] || die "needs root (network namespaces, TUN devices)"
+MOSQUITTO=/usr/sbin/mosquitto
+[[ -x $MOSQUITTO ]] || die "$MOSQUITTO missing: apt-get install mosquitto"
+for tool in ip:iproute2 ss:iproute2 ping:iputils-ping iperf3:iperf3 jq:jq getconf:libc-bin \
+    awk:mawk timeout:coreutils; do
+    command -v "${tool%%:*}" >/dev/null || die "${tool%%:*} missing: apt-get install ${tool#*:}"
+done
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+NODE=$TARGET/release/mqtt_vpn
+BENCH=$TARGET/release/examples/broker_bench
+for bin in "$NODE" "$BENCH"; do
+    [[ -x $bin ]] || die "$bin missing: cargo build --release --bin mqtt_vpn --example broker_bench"
+done
+CLK_TCK=$(getconf CLK_TCK)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- lab and cleanup ---------------------------------------------------------
+NS_BRK=mqb-brk-$$
+NS_H1=mqb-h1-$$
+NS_H2=mqb-h2-$$
+WORK=$(mktemp -d /tmp/mqtt-vpn-bench.XXXXXX)
+PIDS=()
+NAMESPACES=()
+
+# Stops one process we started: SIGTERM, SIGKILL after 3 s.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    for i in $(seq 30); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? pid ns
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    if ((rc == 130 || rc == 143)); then
+        echo "tunnel.sh: interrupted; cleaned up" >&2
+    elif ((rc != 0)); then
+        echo "tunnel.sh: failed (exit $rc); last lines of the logs:" >&2
+        tail -n 5 "$WORK"/*.log "$WORK"/*.err >&2 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts `$2...` in namespace $1, output to $WORK/<name>.log; sets LAST_PID.
+# `ip netns exec` execs the program, so the PID is the program's own.
+start_in() {
+    local ns=$1 name=$2
+    shift 2
+    ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# Stops a started process and forgets it.
+stop_started() {
+    local pid=$1 kept=() p
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    PIDS=("${kept[@]}")
+}
+
+# utime + stime of a process in seconds.
+cpu_s() {
+    awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.3f", ($12 + $13) / tck }' "/proc/$1/stat"
+}
+
+add_ns() {
+    ip netns add "$1"
+    NAMESPACES+=("$1")
+    ip -n "$1" link set lo up
+}
+
+add_ns "$NS_BRK"
+for n in 1 2; do
+    ns=mqb-h$n-$$
+    add_ns "$ns"
+    ip -n "$NS_BRK" link add "v$n" type veth peer name eth0 netns "$ns"
+    ip -n "$NS_BRK" addr add "198.18.$n.1/24" dev "v$n"
+    ip -n "$NS_BRK" link set "v$n" up
+    ip -n "$ns" addr add "198.18.$n.2/24" dev eth0
+    ip -n "$ns" link set eth0 up
+done
+
+printf 'listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\n' >"$WORK/mosquitto.conf"
+start_in "$NS_BRK" mosquitto "$MOSQUITTO" -c "$WORK/mosquitto.conf"
+MOSQ_PID=$LAST_PID
+for _ in $(seq 100); do
+    ip netns exec "$NS_BRK" bash -c 'exec 3<>/dev/tcp/127.0.0.1/1883' 2>/dev/null && break
+    kill -0 "$MOSQ_PID" 2>/dev/null || die "mosquitto exited"
+    sleep 0.1
+done
+ip netns exec "$NS_BRK" bash -c 'exec 3<>/dev/tcp/127.0.0.1/1883' 2>/dev/null || die "mosquitto not listening"
+
+echo "tunnel.sh: ${DURATION}s runs, 2 namespaces around mosquitto (pid $MOSQ_PID)" >&2
+
+# --- 1. broker ceiling -------------------------------------------------------
+start_in "$NS_H2" sub "$BENCH" sub --broker 198.18.2.1:1883 --topic bench/ceiling \
+    --seconds "$DURATION" --warmup 1 --cpu-pid "$MOSQ_PID"
+SUB_PID=$LAST_PID
+for _ in $(seq 100); do
+    grep -q subscribed "$WORK/sub.log" && break
+    kill -0 "$SUB_PID" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q subscribed "$WORK/sub.log" || die "broker_bench sub did not subscribe"
+start_in "$NS_H1" pub "$BENCH" pub --broker 198.18.1.1:1883 --topic bench/ceiling \
+    --size 1400 --seconds $((DURATION + 3))
+PUB_PID=$LAST_PID
+wait "$SUB_PID" || die "broker_bench sub failed"
+wait "$PUB_PID" || die "broker_bench pub failed"
+CEIL=$(grep '^{' "$WORK/sub.log")
+PUB=$(grep '^{' "$WORK/pub.log")
+CEIL_MBIT=$(jq .mbit_per_s <<<"$CEIL")
+CEIL_BROKER_S_PER_GB=$(jq --argjson t "$CLK_TCK" '(.cpu_ticks / $t) / (.bytes / 1e9)' <<<"$CEIL")
+echo "ceiling: $CEIL" >&2
+echo "publisher: $PUB" >&2
+
+# --- 2. broker round trip ----------------------------------------------------
+ip netns exec "$NS_H1" "$BENCH" rtt --broker 198.18.1.1:1883 --topic bench/rtt --count 200 --size 100 \
+    >"$WORK/rtt.log" 2>&1 || die "broker_bench rtt failed: $(cat "$WORK/rtt.log")"
+RTT=$(grep '^{' "$WORK/rtt.log")
+RTT_MS=$(jq '.median_us / 1000' <<<"$RTT")
+echo "broker rtt: $RTT" >&2
+
+# --- 3. tunnel modes ---------------------------------------------------------
+ROWS=()
+
+# Runs one mode; appends a JSON row to ROWS; returns non-zero on failure
+# (the caller records a failed row). Arguments: name, MTU, node flags.
+run_mode() {
+    local mode=$1 mtu=$2 n1 n2 srv up=0 pings c0 c1 bytes bps row
+    shift 2
+    start_in "$NS_H1" "$mode-node1" "$NODE" -i mq0 -a 10.0.1.1 -b tcp://198.18.1.1:1883 --mtu "$mtu" "$@"
+    n1=$LAST_PID
+    start_in "$NS_H2" "$mode-node2" "$NODE" -i mq0 -a 10.0.1.2 -b tcp://198.18.2.1:1883 --mtu "$mtu" "$@"
+    n2=$LAST_PID
+    for _ in $(seq 20); do
+        if ip netns exec "$NS_H1" ping -n -q -c1 -W1 10.0.1.2 >/dev/null 2>&1; then up=1; break; fi
+        kill -0 "$n1" 2>/dev/null && kill -0 "$n2" 2>/dev/null || break
+        sleep 0.2
+    done
+    ((up)) || { FAILURE="tunnel did not come up"; return 1; }
+    pings=$(ip netns exec "$NS_H1" ping -n -c 100 -i 0.02 -s 56 -W 1 10.0.1.2 |
+        grep -o 'time=[0-9.]*' | cut -d= -f2 | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), NR }') || true
+    [[ -n $pings ]] || { FAILURE="no ping replies"; return 1; }
+    start_in "$NS_H2" "$mode-iperf-server" iperf3 -s -1 -B 10.0.1.2
+    srv=$LAST_PID
+    for _ in $(seq 50); do
+        [[ -n $(ip netns exec "$NS_H2" ss -Hltn 'sport = :5201') ]] && break
+        sleep 0.1
+    done
+    c0="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c 10.0.1.2 -t "$DURATION" -J \
+        >"$WORK/$mode-iperf.json" 2>"$WORK/$mode-iperf.err" || {
+        FAILURE="iperf3 failed: $(jq -r '.error // empty' "$WORK/$mode-iperf.json" 2>/dev/null)"
+        return 1
+    }
+    c1="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    stop_started "$srv"
+    bytes=$(jq '.end.sum_received.bytes' "$WORK/$mode-iperf.json")
+    bps=$(jq '.end.sum_received.bits_per_second' "$WORK/$mode-iperf.json")
+    ((${bytes%.*} > 0)) || { FAILURE="iperf3 carried nothing"; return 1; }
+    row=$(jq -n --arg mode "$mode" --argjson mtu "$mtu" --argjson bytes "$bytes" --argjson bps "$bps" \
+        --argjson ping_ms "${pings% *}" --argjson pings "${pings#* }" \
+        --argjson c0 "[${c0// /,}]" --argjson c1 "[${c1// /,}]" \
+        --argjson ceil "$CEIL_MBIT" --argjson rtt "$RTT_MS" --argjson brk0 "$CEIL_BROKER_S_PER_GB" '
+        ($bytes / 1e9) as $gb | [range(3) | ($c1[.] - $c0[.]) * 1000 | round / 1000] as $cpu |
+        ([$cpu[0], $cpu[1]] | max / $gb) as $node |
+        {mode: $mode, ok: true, mtu: $mtu, mbit_per_s: ($bps / 1e6), x_ceiling: ($bps / 1e6 / $ceil),
+         ping_median_ms: $ping_ms, ping_replies: $pings, x_broker_rtt: ($ping_ms / $rtt),
+         bytes: $bytes, cpu_s: {node1: $cpu[0], node2: $cpu[1], broker: $cpu[2]},
+         node1_s_per_gb: ($cpu[0] / $gb), node2_s_per_gb: ($cpu[1] / $gb),
+         node_s_per_gb: $node, broker_s_per_gb: ($cpu[2] / $gb),
+         x_broker_cpu: (if $cpu[2] > 0 then $node / ($cpu[2] / $gb) else null end),
+         x_ceiling_broker_cpu: (if $brk0 > 0 then $node / $brk0 else null end)}') || return 1
+    ROWS+=("$row")
+    stop_started "$n1"
+    stop_started "$n2"
+}
+
+for spec in "plain 1500" "encrypted 1500 -k benchpw" "jumbo 9000 -k benchpw"; do
+    read -r -a words <<<"$spec"
+    echo "mode ${words[0]}..." >&2
+    # Run in the current shell (not a subshell) so its PIDs stay tracked;
+    # errexit is off inside, so each step checks its own status.
+    FAILURE="failed"
+    if ! run_mode "${words[@]}"; then
+        echo "${words[0]}: $FAILURE" >&2
+        ROWS+=("$(jq -n --arg mode "${words[0]}" --argjson mtu "${words[1]}" --arg why "$FAILURE" \
+            '{mode: $mode, ok: false, mtu: $mtu, failure: $why}')")
+        for f in "$WORK/${words[0]}"-node*.log; do
+            echo "--- $(basename "$f")" >&2
+            tail -n 5 "$f" >&2
+        done
+    fi
+    # Stop whatever the mode left running, except the broker.
+    for pid in "${PIDS[@]}"; do [[ $pid == "$MOSQ_PID" ]] || stop_started "$pid"; done
+done
+
+# --- report ------------------------------------------------------------------
+RESULT=$(printf '%s\n' "${ROWS[@]}" | jq -s --argjson ceiling "$CEIL" --argjson rtt "$RTT" --argjson pub "$PUB" \
+    --argjson brk0 "$CEIL_BROKER_S_PER_GB" --argjson duration "$DURATION" --arg host "$(uname -n)" \
+    --argjson cpus "$(nproc)" --arg date "$(date -u +%FT%TZ)" --arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" '
+    {date: $date, host: $host, cpus: $cpus, duration_s: $duration, loadavg_start: $load0, loadavg_end: $load1,
+     broker: {ceiling: ($ceiling + {message_bytes: 1400, broker_s_per_gb: $brk0, publisher: $pub}), rtt: $rtt},
+     modes: .}')
+
+printf '\nbroker ceiling: %.1f Mbit/s payload (%.0f msg/s of 1400 B), broker %.2f CPU s/GB\n' \
+    "$CEIL_MBIT" "$(jq .msgs_per_s <<<"$CEIL")" "$CEIL_BROKER_S_PER_GB"
+printf '  (publisher offered %.1f Mbit/s; load average %s at start, %s at end, %s CPUs)\n' \
+    "$(jq .mbit_per_s <<<"$PUB")" "$LOAD0" "$(jq -r .loadavg_end <<<"$RESULT")" "$(nproc)"
+printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n\n' \
+    "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$RTT")"
+printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0
+jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, .x_broker_rtt,
+    .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0)] | @tsv
+    else [.mode, "FAILED: " + .failure] | @tsv end' <<<"$RESULT" |
+    awk -F'\t' 'NF == 2 { printf "%-10s %s\n", $1, $2; next }
+        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+echo
+echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker RTT median;"
+echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's"
+
+mkdir -p "$(dirname "$JSON_OUT")"
+printf '%s\n' "$RESULT" >"$JSON_OUT"
+echo "wrote $JSON_OUT" >&2
