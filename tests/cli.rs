@@ -113,3 +113,29 @@ fn an_unreadable_ca_file_is_a_runtime_error_with_exit_1() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
 }
+
+#[test]
+fn without_privileges_the_node_says_how_to_get_them_and_exits_1() {
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if !root {
+        eprintln!("SKIPPED no_privileges: needs root to drop to nobody with setpriv");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(MQTT_VPN)
+        .args(OK)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("run as root or grant CAP_NET_ADMIN"),
+        "{stderr}"
+    );
+}

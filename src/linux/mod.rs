@@ -80,7 +80,8 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         },
         config.broker
     );
-    let (client, eventloop) = rumqttc::AsyncClient::new(options, 256);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 256);
+    eventloop.network_options.set_tcp_nodelay(true);
     let shared = Arc::new(SharedCounters::default());
     let mut outbound = tokio::spawn(node::outbound(
         tun.clone(),

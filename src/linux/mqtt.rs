@@ -1,5 +1,5 @@
 //! rumqttc options for a node: transport (TCP, TLS, WebSocket), TLS trust,
-//! keepalive, clean session, TCP_NODELAY.
+//! keepalive, clean session. (TCP_NODELAY is a network option, set in `run`.)
 
 use std::path::Path;
 use std::sync::Arc;

@@ -313,11 +313,18 @@ impl Lab {
     /// Starts mosquitto in the broker namespace; returns its index for
     /// [`Lab::proc`].
     pub fn start_mosquitto(&mut self) -> usize {
+        self.start_mosquitto_with("")
+    }
+
+    /// Starts mosquitto with extra configuration lines (more listeners, TLS)
+    /// after the plain listener on [`BROKER_PORT`].
+    pub fn start_mosquitto_with(&mut self, extra_config: &str) -> usize {
         let conf = self.path("mosquitto.conf");
         let mut f = fs::File::create(&conf).unwrap();
         writeln!(
             f,
-            "listener {BROKER_PORT} 0.0.0.0\nallow_anonymous true\npersistence false"
+            "per_listener_settings false\nallow_anonymous true\npersistence false\n\
+             listener {BROKER_PORT} 0.0.0.0\n{extra_config}"
         )
         .unwrap();
         let mut cmd = self.broker_ns.command(mosquitto_path());
@@ -338,7 +345,7 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("no broker listening after 10 s");
+        panic!("no broker listening after 10 s\n{}", self.logs());
     }
 
     /// Starts a process, logging to `<name>.log` in the lab dir.
@@ -351,8 +358,21 @@ impl Lab {
     /// Starts `mqtt_vpn` in host `n`'s namespace with interface `mq0`,
     /// address `address` and the extra `args`.
     pub fn start_node(&mut self, n: usize, address: &str, args: &[&str]) -> usize {
+        let url = self.broker_url(n);
+        self.start_node_via(n, address, &url, args)
+    }
+
+    /// Starts `mqtt_vpn` in host `n`'s namespace like [`Lab::start_node`],
+    /// with the broker URL `broker` (another port or scheme).
+    pub fn start_node_via(
+        &mut self,
+        n: usize,
+        address: &str,
+        broker: &str,
+        args: &[&str],
+    ) -> usize {
         let mut cmd = self.node_in(&self.host(n).ns);
-        cmd.args(["-i", "mq0", "-a", address, "-b", &self.broker_url(n)])
+        cmd.args(["-i", "mq0", "-a", address, "-b", broker])
             .args(args)
             .env("RUST_LOG", "mqttvpn=debug,info");
         self.start(cmd, &format!("node{n}"))
