@@ -5,115 +5,27 @@
 //!
 //! Each test starts its own broker on a free port and kills it by PID when
 //! the test ends, also when it fails. Without mosquitto the tests print why
-//! and pass.
+//! and pass, except in CI, where they fail.
+
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::{Shutdown, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mqttvpn::mqtt::{Event, Options, QoS, Session, State};
+use support::{LoopbackMosquitto, free_loopback_port, have_mosquitto};
 
 const TOPIC: &str = "mqttip/10.0.1.2";
 /// How long any single wait may take before the test fails.
 const WAIT: Duration = Duration::from_secs(5);
 
-fn mosquitto() -> Option<&'static str> {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-    ]
-    .into_iter()
-    .find(|path| Path::new(path).exists())
-}
-
 fn mosquitto_pub() -> Option<&'static str> {
     ["/usr/bin/mosquitto_pub", "/usr/local/bin/mosquitto_pub"]
         .into_iter()
         .find(|path| Path::new(path).exists())
-}
-
-/// The broker binary, or `None` after printing why the test is skipped.
-fn broker_or_skip(test: &str) -> Option<&'static str> {
-    let found = mosquitto();
-    if found.is_none() {
-        eprintln!("SKIPPED {test}: mosquitto is not installed (apt-get install mosquitto)");
-    }
-    found
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A mosquitto process on 127.0.0.1:`port`, killed by PID on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start(binary: &str, port: u16, extra_config: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mqtt-broker-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}"
-            ),
-        )
-        .unwrap();
-        let child = Command::new(binary)
-            .arg("-c")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto starts");
-        let mut broker = Self { child, port, dir };
-        broker.wait_until_listening();
-        broker
-    }
-
-    fn wait_until_listening(&mut self) {
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "mosquitto exited with {status} before listening on {}",
-                    self.port
-                );
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "mosquitto does not listen on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        // `Child::kill` signals this child's PID only.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// An event with its borrows copied out.
@@ -324,10 +236,10 @@ fn pattern(len: usize) -> Vec<u8> {
 
 #[test]
 fn published_messages_arrive_byte_exact() {
-    let Some(binary) = broker_or_skip("published_messages_arrive_byte_exact") else {
+    if !have_mosquitto("published_messages_arrive_byte_exact") {
         return;
-    };
-    let broker = Broker::start(binary, free_port(), "");
+    }
+    let broker = LoopbackMosquitto::start(free_loopback_port(), "");
     let mut sub = Client::connect(broker.port, subscriber_options(30));
     sub.subscribe(TOPIC, QoS::AtMostOnce);
     let mut publisher = Client::connect(broker.port, publisher_options(30));
@@ -355,9 +267,9 @@ fn published_messages_arrive_byte_exact() {
 #[test]
 fn a_qos1_publish_is_received_once_and_acknowledged() {
     let test = "a_qos1_publish_is_received_once_and_acknowledged";
-    let Some(binary) = broker_or_skip(test) else {
+    if !have_mosquitto(test) {
         return;
-    };
+    }
     let Some(pub_binary) = mosquitto_pub() else {
         eprintln!(
             "SKIPPED {test}: mosquitto_pub is not installed (apt-get install mosquitto-clients)"
@@ -366,7 +278,7 @@ fn a_qos1_publish_is_received_once_and_acknowledged() {
     };
     // One QoS 1 message in flight per client: the second is only delivered
     // after the first is acknowledged.
-    let broker = Broker::start(binary, free_port(), "max_inflight_messages 1\n");
+    let broker = LoopbackMosquitto::start(free_loopback_port(), "max_inflight_messages 1\n");
     let mut sub = Client::connect(broker.port, subscriber_options(30));
     sub.subscribe(TOPIC, QoS::AtLeastOnce);
     for message in ["first", "second"] {
@@ -408,12 +320,11 @@ fn a_qos1_publish_is_received_once_and_acknowledged() {
 
 #[test]
 fn the_session_receives_again_after_the_broker_restarts() {
-    let Some(binary) = broker_or_skip("the_session_receives_again_after_the_broker_restarts")
-    else {
+    if !have_mosquitto("the_session_receives_again_after_the_broker_restarts") {
         return;
-    };
-    let port = free_port();
-    let broker = Broker::start(binary, port, "");
+    }
+    let port = free_loopback_port();
+    let broker = LoopbackMosquitto::start(port, "");
     let mut sub = Client::connect(port, subscriber_options(30));
     sub.subscribe(TOPIC, QoS::AtMostOnce);
     let mut publisher = Client::connect(port, publisher_options(30));
@@ -433,7 +344,7 @@ fn the_session_receives_again_after_the_broker_restarts() {
     };
     eprintln!("subscriber lost the broker: {error}");
 
-    let _broker = Broker::start(binary, port, "");
+    let _broker = LoopbackMosquitto::start(port, "");
     sub.reconnect();
     assert_eq!(sub.session.state(), State::Connected);
     sub.subscribe(TOPIC, QoS::AtMostOnce);
@@ -445,10 +356,10 @@ fn the_session_receives_again_after_the_broker_restarts() {
 
 #[test]
 fn keepalive_pings_hold_an_idle_session_open() {
-    let Some(binary) = broker_or_skip("keepalive_pings_hold_an_idle_session_open") else {
+    if !have_mosquitto("keepalive_pings_hold_an_idle_session_open") {
         return;
-    };
-    let broker = Broker::start(binary, free_port(), "");
+    }
+    let broker = LoopbackMosquitto::start(free_loopback_port(), "");
     // mosquitto drops a client that is silent for 1.5 keepalives.
     let mut sub = Client::connect(broker.port, subscriber_options(1));
     sub.subscribe(TOPIC, QoS::AtMostOnce);

@@ -62,6 +62,61 @@ fn mosquitto_path() -> &'static str {
     "/usr/sbin/mosquitto"
 }
 
+/// A port on 127.0.0.1 that nobody listens on right now.
+pub fn free_loopback_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A mosquitto on `127.0.0.1:port` in the test's own network namespace (no
+/// root needed), stopped by PID on drop.
+pub struct LoopbackMosquitto {
+    /// Its listening port.
+    pub port: u16,
+    proc: Proc,
+    dir: PathBuf,
+}
+
+impl LoopbackMosquitto {
+    /// Starts mosquitto with `extra_config` lines and waits until it listens.
+    pub fn start(port: u16, extra_config: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("mqtt-vpn-broker-{}", unique_tag()));
+        fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("mosquitto.conf");
+        fs::write(
+            &config,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(mosquitto_path());
+        cmd.arg("-c").arg(&config);
+        let mut broker = Self {
+            port,
+            proc: Proc::spawn(cmd, dir.join("mosquitto.log")),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                broker.proc.is_running() && Instant::now() < deadline,
+                "mosquitto does not listen on {port}:\n{}",
+                broker.proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        broker
+    }
+}
+
+impl Drop for LoopbackMosquitto {
+    fn drop(&mut self) {
+        self.proc.kill();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs a command to completion and fails the test if it fails.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
