@@ -83,19 +83,7 @@ fn demo() -> ExitCode {
         lab.host(2).ns.name
     );
 
-    let mut hub = lab.node_in(&lab.broker_ns);
-    hub.args([
-        "-i",
-        "mq0",
-        "-a",
-        "10.0.1.254",
-        "-k",
-        "demo-password",
-        "--broker-listen",
-        "0.0.0.0:1883",
-    ]);
-    lab.start(hub, "hub");
-    lab.wait_for_broker();
+    lab.start_hub("demo-password");
     println!("hub node 10.0.1.254 with the in-process broker on 1883");
     let a = lab.start_node(1, "10.0.1.1", &["-k", "demo-password"]);
     let b = lab.start_node(2, "10.0.1.2", &["-k", "demo-password"]);

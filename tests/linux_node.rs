@@ -265,19 +265,7 @@ fn the_in_process_broker_carries_the_tunnel_without_mosquitto() {
         return;
     }
     let mut lab = Lab::new(2);
-    let mut hub = lab.node_in(&lab.broker_ns);
-    hub.args([
-        "-i",
-        "mq0",
-        "-a",
-        "10.0.1.254",
-        "-k",
-        "pw",
-        "--broker-listen",
-        "0.0.0.0:1883",
-    ]);
-    lab.start(hub, "hub");
-    lab.wait_for_broker();
+    lab.start_hub("pw");
     lab.start_node(1, A, &["-k", "pw"]);
     lab.start_node(2, B, &["-k", "pw"]);
     assert!(

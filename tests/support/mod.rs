@@ -441,6 +441,27 @@ impl Lab {
         cmd
     }
 
+    /// Starts a hub node in the broker namespace: VPN address 10.0.1.254,
+    /// VPN password `password`, and the in-process broker on [`BROKER_PORT`]
+    /// instead of mosquitto. Returns once the broker listens.
+    pub fn start_hub(&mut self, password: &str) -> usize {
+        let listen = format!("0.0.0.0:{BROKER_PORT}");
+        let mut hub = self.node_in(&self.broker_ns);
+        hub.args([
+            "-i",
+            "mq0",
+            "-a",
+            "10.0.1.254",
+            "-k",
+            password,
+            "--broker-listen",
+            &listen,
+        ]);
+        let index = self.start(hub, "hub");
+        self.wait_for_broker();
+        index
+    }
+
     /// The process at `index`.
     pub fn proc(&mut self, index: usize) -> &mut Proc {
         &mut self.procs[index]
@@ -494,4 +515,61 @@ pub fn counter(node: &Proc, name: &str) -> u64 {
         "node printed no counters after SIGUSR1:\n{}",
         node.log_text()
     );
+}
+
+/// The crate's directory (where `Cargo.toml` is).
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The cargo target directory of this test build: `CARGO_TARGET_DIR` if
+/// set, else the one the test executable sits in
+/// (`<target>/<profile>/deps/<test>`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return repo_path("").join(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_path("target"))
+}
+
+/// The C static library as a host port links it: `libmqttvpn.a` built with
+/// `std` but without the Linux driver, by `cargo build --lib` into its own
+/// target directory (`<target>/embedded-host`, so it never waits for or
+/// disturbs the build running the tests). Built once per test process.
+pub fn host_staticlib() -> PathBuf {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let target = target_dir().join("embedded-host");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo)
+            .args(["build", "--lib", "--no-default-features", "--features", "std"])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(repo_path("")));
+        let lib = target.join("debug").join("libmqttvpn.a");
+        assert!(lib.exists(), "cargo build did not make {}", lib.display());
+        lib
+    })
+    .clone()
+}
+
+/// Compiles and links C `sources` (relative to the crate) with gcc,
+/// `-std=c99 -Wall -Wextra -Werror`, the generated header and `args`
+/// (more sources, libraries, defines) into `out`.
+pub fn gcc(out: &Path, sources: &[&str], args: &[&str]) {
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-g"])
+        .arg("-I")
+        .arg(repo_path("include"))
+        .arg("-o")
+        .arg(out);
+    for source in sources {
+        cmd.arg(repo_path(source));
+    }
+    cmd.args(args);
+    run(&mut cmd);
 }
