@@ -8,5 +8,6 @@ bash scripts/install-deps.sh
 echo "== fmt";    cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --all-targets -- -D warnings
 echo "== no_std"; cargo build --no-default-features --lib
+echo "== header"; cargo build --lib && git diff --exit-code include/  # build.rs regenerated include/mqttif.h
 echo "== test";   cargo test --all-targets
 echo "== doc";    cargo test --doc

@@ -546,7 +546,13 @@ pub fn host_staticlib() -> PathBuf {
         let target = target_dir().join("embedded-host");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         run(Command::new(cargo)
-            .args(["build", "--lib", "--no-default-features", "--features", "std"])
+            .args([
+                "build",
+                "--lib",
+                "--no-default-features",
+                "--features",
+                "std",
+            ])
             .arg("--target-dir")
             .arg(&target)
             .current_dir(repo_path("")));
@@ -562,11 +568,18 @@ pub fn host_staticlib() -> PathBuf {
 /// (more sources, libraries, defines) into `out`.
 pub fn gcc(out: &Path, sources: &[&str], args: &[&str]) {
     let mut cmd = Command::new("gcc");
-    cmd.args(["-std=c99", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-g"])
-        .arg("-I")
-        .arg(repo_path("include"))
-        .arg("-o")
-        .arg(out);
+    cmd.args([
+        "-std=c99",
+        "-D_DEFAULT_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-g",
+    ])
+    .arg("-I")
+    .arg(repo_path("include"))
+    .arg("-o")
+    .arg(out);
     for source in sources {
         cmd.arg(repo_path(source));
     }

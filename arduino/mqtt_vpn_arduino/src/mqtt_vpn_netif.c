@@ -1,0 +1,214 @@
+/*
+ * mqtt_vpn_netif.c: the lwIP network interface of an mqtt-vpn tunnel.
+ * See mqtt_vpn_netif.h. Portable C99 against lwIP 2.x; no host-only code.
+ */
+#include "mqtt_vpn_netif.h"
+
+#include <string.h>
+
+#include "lwip/ip.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/pbuf.h"
+#if LWIP_DNS
+#include "lwip/dns.h"
+#endif
+#if !NO_SYS
+#include "lwip/tcpip.h"
+#endif
+
+#ifndef MQTT_VPN_NETIF_INPUT
+#if NO_SYS
+#define MQTT_VPN_NETIF_INPUT ip_input
+#else
+#define MQTT_VPN_NETIF_INPUT tcpip_input
+#endif
+#endif
+
+static struct mqtt_vpn_netif *from_ctx(void *ctx) {
+  return (struct mqtt_vpn_netif *)ctx;
+}
+
+/* lwIP's IPv4 output: no link layer, the next hop picks the MQTT topic. */
+static err_t mqtt_vpn_netif_output(struct netif *netif, struct pbuf *p,
+                                   const ip4_addr_t *next_hop) {
+  struct mqtt_vpn_netif *vn = (struct mqtt_vpn_netif *)netif->state;
+  struct pbuf *flat = p;
+  mqtt_if_result res;
+
+  if (vn == NULL || vn->mq == NULL) {
+    return ERR_IF;
+  }
+  if (p->len != p->tot_len) {
+    /* A chain: the library wants the packet in one piece. */
+    flat = pbuf_clone(PBUF_RAW, PBUF_RAM, p);
+    if (flat == NULL) {
+      return ERR_MEM;
+    }
+  }
+  res = mqtt_if_output(vn->mq, (const uint8_t *)flat->payload, flat->len,
+                       next_hop != NULL ? ip4_addr_get_u32(next_hop) : 0);
+  if (flat != p) {
+    pbuf_free(flat);
+  }
+  switch (res) {
+    case MQTT_IF_OK:
+      return ERR_OK;
+    case MQTT_IF_ERR_DROPPED:
+      return ERR_BUF;
+    case MQTT_IF_ERR_NOT_CONNECTED:
+      return ERR_CONN;
+    default:
+      return ERR_IF;
+  }
+}
+
+#if LWIP_IPV6
+/* TODO: IPv6 is not carried by wire v1 yet. */
+static err_t mqtt_vpn_netif_output_ip6(struct netif *netif, struct pbuf *p,
+                                       const ip6_addr_t *next_hop) {
+  LWIP_UNUSED_ARG(netif);
+  LWIP_UNUSED_ARG(p);
+  LWIP_UNUSED_ARG(next_hop);
+  return ERR_IF;
+}
+#endif
+
+static err_t mqtt_vpn_netif_init(struct netif *netif) {
+  netif->name[0] = 'm';
+  netif->name[1] = 'q';
+  netif->output = mqtt_vpn_netif_output;
+#if LWIP_IPV6
+  netif->output_ip6 = mqtt_vpn_netif_output_ip6;
+#endif
+  netif->mtu = MQTT_IF_MAX_MTU;
+  netif->hwaddr_len = 0;
+  netif->flags = 0; /* point to point: no ARP, no broadcast link layer */
+  return ERR_OK;
+}
+
+static int attach(void *ctx, struct mqtt_if_data *mq, uint32_t ipaddr,
+                  uint32_t netmask, uint32_t gw, uint16_t mtu) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  ip4_addr_t ip, mask, gateway;
+
+  if (vn == NULL || vn->attached) {
+    return -1;
+  }
+  ip4_addr_set_u32(&ip, ipaddr);
+  ip4_addr_set_u32(&mask, netmask);
+  ip4_addr_set_u32(&gateway, gw);
+  vn->mq = mq;
+  if (netif_add(&vn->netif, &ip, &mask, &gateway, vn, mqtt_vpn_netif_init,
+                MQTT_VPN_NETIF_INPUT) == NULL) {
+    vn->mq = NULL;
+    return -1;
+  }
+  vn->attached = 1;
+  vn->netif.mtu = mtu;
+  netif_set_link_up(&vn->netif);
+  netif_set_up(&vn->netif);
+  return 0;
+}
+
+static void detach(void *ctx) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  if (vn->attached) {
+    netif_set_down(&vn->netif);
+    netif_remove(&vn->netif);
+    vn->attached = 0;
+  }
+  vn->mq = NULL;
+}
+
+/* A packet from the tunnel: copy into a PBUF_RAM pbuf (pool pbufs may be
+ * smaller than a packet) and hand it to lwIP, which may answer at once. */
+static void input(void *ctx, const uint8_t *packet, size_t len) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  struct pbuf *p;
+
+  if (!vn->attached || len == 0 || len > 0xffff) {
+    return;
+  }
+  p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+  if (p == NULL) {
+    return;
+  }
+  if (pbuf_take(p, packet, (u16_t)len) != ERR_OK ||
+      vn->netif.input(p, &vn->netif) != ERR_OK) {
+    pbuf_free(p);
+  }
+}
+
+static void set_addr(void *ctx, uint32_t ipaddr, uint32_t netmask,
+                     uint32_t gw) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  ip4_addr_t ip, mask, gateway;
+  if (!vn->attached) {
+    return;
+  }
+  ip4_addr_set_u32(&ip, ipaddr);
+  ip4_addr_set_u32(&mask, netmask);
+  ip4_addr_set_u32(&gateway, gw);
+  netif_set_addr(&vn->netif, &ip, &mask, &gateway);
+}
+
+static void set_up(void *ctx, bool up) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  if (!vn->attached) {
+    return;
+  }
+  if (up) {
+    netif_set_up(&vn->netif);
+  } else {
+    netif_set_down(&vn->netif);
+  }
+}
+
+static void set_mtu(void *ctx, uint16_t mtu) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  if (vn->attached) {
+    vn->netif.mtu = mtu;
+  }
+}
+
+static void set_flags(void *ctx, uint8_t set, uint8_t clear) {
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  if (vn->attached) {
+    vn->netif.flags = (u8_t)((vn->netif.flags | set) & (u8_t)~clear);
+  }
+}
+
+void mqtt_vpn_netif_platform(struct mqtt_if_platform *platform) {
+  platform->netif_attach = attach;
+  platform->netif_detach = detach;
+  platform->netif_input = input;
+  platform->netif_set_addr = set_addr;
+  platform->netif_set_up = set_up;
+  platform->netif_set_mtu = set_mtu;
+  platform->netif_set_flags = set_flags;
+}
+
+void mqtt_if_clear_dns(void) {
+#if LWIP_DNS
+  u8_t i;
+  for (i = 0; i < DNS_MAX_SERVERS; i++) {
+    dns_setserver(i, NULL);
+  }
+#endif
+}
+
+void mqtt_if_add_dns(uint32_t addr) {
+#if LWIP_DNS
+  u8_t i;
+  ip_addr_t server;
+  ip_addr_set_ip4_u32(&server, addr);
+  for (i = 0; i < DNS_MAX_SERVERS; i++) {
+    if (ip_addr_isany(dns_getserver(i))) {
+      dns_setserver(i, &server);
+      return;
+    }
+  }
+#else
+  (void)addr;
+#endif
+}
