@@ -9,5 +9,11 @@ echo "== fmt";    cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --all-targets -- -D warnings
 echo "== no_std"; cargo build --no-default-features --lib
 echo "== header"; cargo build --lib && git diff --exit-code include/  # build.rs regenerated include/mqttif.h
+echo "== riscv32"
+if rustup target add riscv32imc-unknown-none-elf >/dev/null 2>&1; then
+  bash scripts/build-riscv32.sh
+else
+  echo "SKIPPED riscv32: rustup cannot install the riscv32imc-unknown-none-elf target here"
+fi
 echo "== test";   cargo test --all-targets
 echo "== doc";    cargo test --doc

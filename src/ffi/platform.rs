@@ -88,7 +88,11 @@ static REGISTERED: AtomicPtr<Platform> = AtomicPtr::new(core::ptr::null_mut());
 /// Registers a copy of the table and the context the next `mqtt_if_init*`
 /// uses. Like every call, made from the one thread that runs lwIP.
 pub(crate) fn register(platform: Platform) {
-    let old = REGISTERED.swap(Box::into_raw(Box::new(platform)), Ordering::AcqRel);
+    // Load then store, not `swap`: the ESP8266 and ESP32-C3 (riscv32imc)
+    // have no compare-and-swap, and the single-thread contract makes the
+    // pair atomic enough.
+    let old = REGISTERED.load(Ordering::Acquire);
+    REGISTERED.store(Box::into_raw(Box::new(platform)), Ordering::Release);
     if !old.is_null() {
         // SAFETY: came from Box::into_raw above; no one else holds it (the
         // single-thread contract), and `registered` copies it out.

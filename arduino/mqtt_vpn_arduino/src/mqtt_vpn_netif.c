@@ -201,7 +201,7 @@ void mqtt_if_add_dns(uint32_t addr) {
 #if LWIP_DNS
   u8_t i;
   ip_addr_t server;
-  ip_addr_set_ip4_u32(&server, addr);
+  ip_addr_set_ip4_u32_val(server, addr); /* lwIP >= 2.1 */
   for (i = 0; i < DNS_MAX_SERVERS; i++) {
     if (ip_addr_isany(dns_getserver(i))) {
       dns_setserver(i, &server);

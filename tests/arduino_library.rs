@@ -1,0 +1,417 @@
+//! The Arduino library in `arduino/mqtt_vpn_arduino`: the zip that
+//! `scripts/package-arduino.sh` writes has the layout the Arduino IDE wants,
+//! `library.properties` says what it must, `src/mqttif.h` offers every call
+//! of the C++ API in `../shared/spec/c-api.md`, the lwIP netif shim compiles
+//! for the ESP8266 CPU, and the example sketches compile and link against
+//! the real library (host build, Arduino core stubbed in
+//! `tests/arduino/stubs`). Nothing here runs on a board.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{host_staticlib, repo_path, run, target_dir};
+
+const LIBRARY: &str = "arduino/mqtt_vpn_arduino";
+const SKETCHES: [&str; 3] = ["mqtt_vpn_telnet", "mqtt_vpn_webserver", "mqtt_vpn_nat"];
+
+/// The Arduino section of c-api.md, for when `../shared` is not there.
+const SPEC_FALLBACK: &str = "
+mqtt_if_data *mqtt_if_init(char *broker, IPAddress ipaddr, char *password);
+mqtt_if_data *mqtt_if_init(char *broker, char *user, char *broker_password,
+                           IPAddress ipaddr, char *password);
+mqtt_if_data *mqtt_if_init(char *broker, char *user, char *broker_password,
+                           int port, char *topic_pre, char *password,
+                           IPAddress ipaddr, IPAddress netmask, IPAddress gw);
+void mqtt_if_del(mqtt_if_data *);
+void mqtt_if_add_reading_topic(mqtt_if_data *, IPAddress addr);
+void mqtt_if_flush_reading_topic(mqtt_if_data *);
+void mqtt_if_subscribe(mqtt_if_data *);
+void mqtt_if_unsubscribe(mqtt_if_data *);
+void mqtt_if_set_password(mqtt_if_data *, char *password);
+void mqtt_if_set_ipaddr(mqtt_if_data *, uint32_t addr);
+void mqtt_if_set_netmask(mqtt_if_data *, uint32_t addr);
+void mqtt_if_set_gw(mqtt_if_data *, uint32_t addr);
+void mqtt_if_set_up(mqtt_if_data *);
+void mqtt_if_set_down(mqtt_if_data *);
+void mqtt_if_set_mtu(mqtt_if_data *, int mtu);
+void mqtt_if_set_flag(mqtt_if_data *, int flag);
+void mqtt_if_clear_flag(mqtt_if_data *, int flag);
+void mqtt_if_clear_dns(void);
+void mqtt_if_add_dns(uint32_t addr);
+";
+
+fn work_dir(name: &str) -> PathBuf {
+    let dir = target_dir().join("arduino-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program).arg("--version").output().is_ok()
+}
+
+/// Runs the packaging script into a fresh directory; returns the zip.
+fn package(dir: &Path) -> PathBuf {
+    let zip = dir.join("mqtt_vpn_arduino.zip");
+    run(Command::new("bash")
+        .arg(repo_path("scripts/package-arduino.sh"))
+        .arg(&zip));
+    assert!(zip.exists(), "the script wrote no {}", zip.display());
+    zip
+}
+
+/// The names in the zip, one per line.
+fn zip_names(zip: &Path) -> String {
+    let out = run(Command::new("unzip").arg("-Z1").arg(zip));
+    String::from_utf8(out.stdout).expect("UTF-8 from unzip")
+}
+
+/// One member of the zip.
+fn zip_member(zip: &Path, name: &str) -> Vec<u8> {
+    run(Command::new("unzip").arg("-p").arg(zip).arg(name)).stdout
+}
+
+fn parse_properties(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not key=value: {line:?}"));
+            (key.trim().to_string(), value.trim().to_string())
+        })
+        .collect()
+}
+
+/// The C++ prototypes of the spec's Arduino section (`## Arduino` up to the
+/// next `## `), one string each, comments removed.
+fn spec_prototypes() -> Vec<String> {
+    let spec = repo_path("../shared/spec/c-api.md");
+    let text = match std::fs::read_to_string(&spec) {
+        Ok(markdown) => arduino_code_blocks(&markdown),
+        Err(e) => {
+            assert!(!in_ci(), "{} missing in CI: {e}", spec.display());
+            eprintln!(
+                "{} not found; using the list kept in this test",
+                spec.display()
+            );
+            SPEC_FALLBACK.to_string()
+        }
+    };
+    let mut code = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("/*") {
+        code.push_str(&rest[..start]);
+        rest = rest[start..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    code.push_str(rest);
+    code.split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| s.contains('('))
+        .collect()
+}
+
+fn arduino_code_blocks(markdown: &str) -> String {
+    let section = markdown
+        .split("\n## ")
+        .find(|s| s.starts_with("Arduino"))
+        .expect("c-api.md has an `## Arduino` section");
+    section
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `ret name(T1 a, T2, ...)` as (ret, name, [T1, T2, ...]).
+fn split_prototype(proto: &str) -> (String, String, Vec<String>) {
+    let (head, params) = proto.split_once('(').expect("a prototype");
+    let params = params.trim_end().trim_end_matches(')');
+    let name_at = head
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let ret = head[..name_at].trim().to_string();
+    let name = head[name_at..].to_string();
+    let types = params
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "void")
+        .map(|p| {
+            if p.ends_with('*') {
+                return p.to_string();
+            }
+            match p.rfind([' ', '*']) {
+                Some(i) => p[..=i].trim().to_string(),
+                None => p.to_string(),
+            }
+        })
+        .collect();
+    (ret, name, types)
+}
+
+/// A C++ function per prototype that calls it with arguments of exactly the
+/// spec's parameter types and keeps the result as the spec's return type.
+fn calls_of(prototypes: &[String]) -> String {
+    let mut source = String::from("#include <mqttif.h>\n\n");
+    for (n, proto) in prototypes.iter().enumerate() {
+        let (ret, name, types) = split_prototype(proto);
+        let decls: String = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("  {t} a{i}{{}};\n"))
+            .collect();
+        let args = (0..types.len())
+            .map(|i| format!("a{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let call = if ret == "void" {
+            format!("  {name}({args});\n")
+        } else {
+            format!("  {ret} r = {name}({args});\n  (void)r;\n")
+        };
+        source.push_str(&format!(
+            "// {proto}\nvoid call_{n}() {{\n{decls}{call}}}\n\n"
+        ));
+    }
+    source
+}
+
+fn gxx(dir: &Path) -> Command {
+    let mut cmd = Command::new("g++");
+    cmd.args(["-std=gnu++17", "-Wall", "-Wextra", "-Werror", "-DESP8266"])
+        .arg("-I")
+        .arg(repo_path("tests/arduino/stubs"))
+        .arg("-I")
+        .arg(repo_path(&format!("{LIBRARY}/src")))
+        .arg("-I")
+        .arg("/usr/include/lwip")
+        .current_dir(dir);
+    cmd
+}
+
+#[test]
+fn the_zip_has_one_top_folder_with_properties_sources_and_examples() {
+    let zip = package(&work_dir("layout"));
+    let names = zip_names(&zip);
+    let names: Vec<&str> = names.lines().collect();
+    for name in &names {
+        assert!(
+            name.starts_with("mqtt_vpn_arduino/"),
+            "{name} is outside the top folder"
+        );
+    }
+    let mut wanted = vec![
+        "mqtt_vpn_arduino/library.properties".to_string(),
+        "mqtt_vpn_arduino/src/mqttif.h".to_string(),
+        "mqtt_vpn_arduino/src/mqttif_c.h".to_string(),
+        "mqtt_vpn_arduino/src/mqtt_vpn_netif.c".to_string(),
+        "mqtt_vpn_arduino/src/mqtt_vpn_netif.h".to_string(),
+        "mqtt_vpn_arduino/src/mqtt_vpn_transport.cpp".to_string(),
+        "mqtt_vpn_arduino/src/esp8266/README.md".to_string(),
+        "mqtt_vpn_arduino/src/esp32/README.md".to_string(),
+    ];
+    wanted.extend(SKETCHES.map(|s| format!("mqtt_vpn_arduino/examples/{s}/{s}.ino")));
+    for want in &wanted {
+        assert!(
+            names.contains(&want.as_str()),
+            "{want} missing from {names:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_zip_carries_the_generated_c_header_as_mqttif_c_h() {
+    let zip = package(&work_dir("header-copy"));
+    let header = zip_member(&zip, "mqtt_vpn_arduino/src/mqttif_c.h");
+    let generated = std::fs::read(repo_path("include/mqttif.h")).unwrap();
+    assert!(
+        header == generated,
+        "the zip's mqttif_c.h is not include/mqttif.h"
+    );
+}
+
+#[test]
+fn the_checked_in_c_header_copy_is_the_generated_one() {
+    let copy = std::fs::read(repo_path(&format!("{LIBRARY}/src/mqttif_c.h"))).unwrap();
+    let generated = std::fs::read(repo_path("include/mqttif.h")).unwrap();
+    assert!(
+        copy == generated,
+        "{LIBRARY}/src/mqttif_c.h is stale: cp include/mqttif.h {LIBRARY}/src/mqttif_c.h"
+    );
+}
+
+#[test]
+fn library_properties_is_key_value_with_the_required_values() {
+    let zip = package(&work_dir("properties"));
+    let text = zip_member(&zip, "mqtt_vpn_arduino/library.properties");
+    let props = parse_properties(&String::from_utf8(text).expect("UTF-8 library.properties"));
+    for (key, value) in [
+        ("name", "mqtt_vpn_arduino"),
+        ("version", "0.1.0"),
+        ("architectures", "esp8266,esp32"),
+        ("precompiled", "true"),
+        ("ldflags", "-lmqttvpn"),
+        ("includes", "mqttif.h"),
+    ] {
+        assert_eq!(props.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    for key in [
+        "sentence",
+        "paragraph",
+        "category",
+        "url",
+        "author",
+        "maintainer",
+    ] {
+        assert!(
+            props.get(key).is_some_and(|v| !v.is_empty()),
+            "{key} is missing or empty"
+        );
+    }
+}
+
+#[test]
+fn every_call_of_the_c_api_spec_compiles_against_the_arduino_header() {
+    let prototypes = spec_prototypes();
+    assert!(
+        prototypes.len() >= 19,
+        "too few prototypes parsed: {prototypes:#?}"
+    );
+    let header = std::fs::read_to_string(repo_path(&format!("{LIBRARY}/src/mqttif.h"))).unwrap();
+    for proto in &prototypes {
+        let (_, name, _) = split_prototype(proto);
+        assert!(
+            header.contains(&name),
+            "src/mqttif.h does not mention {name}"
+        );
+    }
+    let dir = work_dir("spec-calls");
+    let source = dir.join("spec_calls.cpp");
+    std::fs::write(&source, calls_of(&prototypes)).unwrap();
+    let object = dir.join("spec_calls.o");
+    run(gxx(&dir).arg("-c").arg(&source).arg("-o").arg(&object));
+
+    // IPAddress converts to uint32_t, so a call could compile against the C
+    // form alone and skip the platform setup: the IPAddress overloads must
+    // be the ones called.
+    let symbols = run(Command::new("nm").arg("-C").arg(&object)).stdout;
+    let symbols = String::from_utf8(symbols).expect("UTF-8 from nm");
+    for proto in &prototypes {
+        let (_, name, types) = split_prototype(proto);
+        if !types.iter().any(|t| t == "IPAddress") {
+            continue;
+        }
+        let found = symbols.lines().any(|line| {
+            let Some(params) = line
+                .split_once(&format!(" {name}("))
+                .and_then(|(_, rest)| rest.strip_suffix(')'))
+            else {
+                return false;
+            };
+            let params: Vec<&str> = params.split(", ").collect();
+            params.len() == types.len()
+                && params
+                    .iter()
+                    .zip(&types)
+                    .all(|(p, t)| (*p == "IPAddress") == (t == "IPAddress"))
+        });
+        assert!(found, "no IPAddress overload called for {proto}\n{symbols}");
+    }
+}
+
+#[test]
+fn the_netif_shim_compiles_for_the_esp8266_cpu() {
+    let compiler = "xtensa-lx106-elf-gcc";
+    if !have(compiler) {
+        assert!(
+            !in_ci(),
+            "{compiler} missing in CI (scripts/install-deps.sh installs it)"
+        );
+        eprintln!("SKIPPED: {compiler} is not installed (apt-get install gcc-xtensa-lx106)");
+        return;
+    }
+    let dir = work_dir("xtensa");
+    for ipv6 in ["0", "1"] {
+        let object = dir.join(format!("mqtt_vpn_netif-ipv6-{ipv6}.o"));
+        run(Command::new(compiler)
+            .args(["-std=c99", "-Os", "-mlongcalls", "-ffreestanding"])
+            .args(["-Wall", "-Wextra", "-Werror", "-c"])
+            .arg(format!("-DMQTT_VPN_TEST_IPV6={ipv6}"))
+            .arg("-I")
+            .arg(repo_path("tests/arduino/xtensa"))
+            .arg("-I")
+            .arg("/usr/include/lwip")
+            .arg("-I")
+            .arg(repo_path(&format!("{LIBRARY}/src")))
+            .arg(repo_path(&format!("{LIBRARY}/src/mqtt_vpn_netif.c")))
+            .arg("-o")
+            .arg(&object));
+        assert!(object.exists(), "no {}", object.display());
+    }
+}
+
+#[test]
+fn the_example_sketches_compile_and_link_against_the_library() {
+    let lib = host_staticlib();
+    let dir = work_dir("sketches");
+    let src = repo_path(&format!("{LIBRARY}/src"));
+    run(Command::new("gcc")
+        .args([
+            "-std=c99",
+            "-D_DEFAULT_SOURCE",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
+        .arg("-DMQTT_VPN_NETIF_INPUT=ip_input")
+        .arg("-I")
+        .arg(&src)
+        .arg("-I")
+        .arg("/usr/include/lwip")
+        .arg("-c")
+        .arg(src.join("mqtt_vpn_netif.c"))
+        .arg("-o")
+        .arg(dir.join("mqtt_vpn_netif.o")));
+    run(gxx(&dir)
+        .arg("-c")
+        .arg(src.join("mqtt_vpn_transport.cpp"))
+        .arg("-o")
+        .arg(dir.join("mqtt_vpn_transport.o")));
+    run(gxx(&dir)
+        .arg("-c")
+        .arg(repo_path("tests/arduino/stubs/stubs.cpp"))
+        .arg("-o")
+        .arg(dir.join("stubs.o")));
+    for sketch in SKETCHES {
+        let ino = repo_path(&format!("{LIBRARY}/examples/{sketch}/{sketch}.ino"));
+        let object = dir.join(format!("{sketch}.o"));
+        // The IDE adds `#include <Arduino.h>` to a sketch and compiles it as C++.
+        run(gxx(&dir)
+            .args(["-x", "c++", "-include", "Arduino.h", "-c"])
+            .arg(&ino)
+            .arg("-o")
+            .arg(&object));
+        let exe = dir.join(sketch);
+        run(Command::new("g++")
+            .arg("-o")
+            .arg(&exe)
+            .arg(&object)
+            .args(["stubs.o", "mqtt_vpn_transport.o", "mqtt_vpn_netif.o"])
+            .arg(&lib)
+            .args(["-llwip", "-lpthread", "-ldl", "-lm"])
+            .current_dir(&dir));
+        assert!(exe.exists(), "{sketch} did not link");
+    }
+}
