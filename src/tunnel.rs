@@ -26,11 +26,15 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::ip::{IpHeader, IpVersion};
+use crate::ip::IpHeader;
 use crate::topic::{self, Topic, TopicError};
 use crate::wire::{self, Key, NONCE_LEN, OpenError};
+
+/// The IPv6 all-nodes link-local multicast address; the one IPv6 multicast
+/// group carried, on its own topic so that IPv4-only C nodes never see it.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// Largest packet a node of the C implementation writes to its interface.
 pub const DEFAULT_MTU: usize = 1500;
@@ -40,6 +44,9 @@ pub const DEFAULT_MTU: usize = 1500;
 pub struct Config {
     /// The node's own IPv4 address; it receives `<prefix>/<address>`.
     pub address: Ipv4Addr,
+    /// The node's own IPv6 address, if it has one: it then also receives
+    /// `<prefix>/<IPv6 address>` and the all-nodes topic `<prefix>/ff02::1`.
+    pub ipv6: Option<Ipv6Addr>,
     /// The subnet mask; packets to the subnet's broadcast address go to the
     /// broadcast topic.
     pub netmask: Ipv4Addr,
@@ -63,6 +70,7 @@ impl Config {
     pub fn new(address: Ipv4Addr) -> Self {
         Self {
             address,
+            ipv6: None,
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             prefix: String::from(topic::DEFAULT_PREFIX),
             key: None,
@@ -99,8 +107,9 @@ pub enum Direction {
 pub enum DropReason {
     /// Not an IP packet, or its length fields are inconsistent.
     Malformed,
-    /// An IPv6 packet; IPv6 is not carried yet.
-    Ipv6NotCarried,
+    /// An IPv6 multicast packet other than to all nodes (ff02::1), which has
+    /// no topic: neighbour solicitations, MLD, router solicitations.
+    MulticastNotCarried,
     /// Longer than the tunnel MTU.
     TooLarge,
     /// The caller's output buffer cannot hold the result.
@@ -117,7 +126,7 @@ impl DropReason {
     /// Every reason, in counter order.
     pub const ALL: [DropReason; 7] = [
         Self::Malformed,
-        Self::Ipv6NotCarried,
+        Self::MulticastNotCarried,
         Self::TooLarge,
         Self::BufferTooSmall,
         Self::UnknownTopic,
@@ -129,7 +138,7 @@ impl DropReason {
     pub fn name(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",
-            Self::Ipv6NotCarried => "ipv6_not_carried",
+            Self::MulticastNotCarried => "multicast_not_carried",
             Self::TooLarge => "too_large",
             Self::BufferTooSmall => "buffer_too_small",
             Self::UnknownTopic => "unknown_topic",
@@ -147,7 +156,7 @@ impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Malformed => "not a well-formed IP packet",
-            Self::Ipv6NotCarried => "IPv6 is not carried",
+            Self::MulticastNotCarried => "IPv6 multicast other than ff02::1 is not carried",
             Self::TooLarge => "packet larger than the tunnel MTU",
             Self::BufferTooSmall => "output buffer too small",
             Self::UnknownTopic => "message on a topic this node does not read",
@@ -240,6 +249,10 @@ impl Tunnel {
         let mut topics = Vec::with_capacity(3 + self.config.reading_topics.len());
         topics.push(Topic::for_address(prefix, self.config.address.into())?);
         topics.push(self.broadcast_topic);
+        if let Some(ipv6) = self.config.ipv6 {
+            topics.push(Topic::for_address(prefix, ipv6.into())?);
+            topics.push(Topic::for_address(prefix, ALL_NODES.into())?);
+        }
         for address in &self.config.reading_topics {
             let t = Topic::for_address(prefix, (*address).into())?;
             if !topics.contains(&t) {
@@ -327,6 +340,11 @@ impl Tunnel {
         Topic::for_address(&self.config.prefix, dst.into()).unwrap_or(self.broadcast_topic)
     }
 
+    fn topic_for_v6(&self, dst: Ipv6Addr) -> Result<Topic, DropReason> {
+        // The prefix was validated at construction; this cannot fail.
+        Topic::for_address(&self.config.prefix, dst.into()).map_err(|_| DropReason::Malformed)
+    }
+
     fn is_subnet_broadcast(&self, dst: Ipv4Addr) -> bool {
         let mask = u32::from(self.config.netmask);
         // /31 and /32 have no broadcast address (RFC 3021).
@@ -360,8 +378,11 @@ impl Tunnel {
         out: &mut [u8],
     ) -> Result<Outbound, DropReason> {
         let header = IpHeader::parse(packet).map_err(|_| DropReason::Malformed)?;
-        let IpAddr::V4(dst) = header.dst else {
-            return Err(DropReason::Ipv6NotCarried);
+        let topic = match header.dst {
+            IpAddr::V4(dst) => self.topic_for(dst),
+            IpAddr::V6(dst) if dst == ALL_NODES => self.topic_for_v6(dst)?,
+            IpAddr::V6(dst) if dst.is_multicast() => return Err(DropReason::MulticastNotCarried),
+            IpAddr::V6(dst) => self.topic_for_v6(dst)?,
         };
         let packet = &packet[..header.total_len];
         if packet.len() > self.config.mtu {
@@ -379,10 +400,7 @@ impl Tunnel {
                 packet.len()
             }
         };
-        Ok(Outbound {
-            topic: self.topic_for(dst),
-            len,
-        })
+        Ok(Outbound { topic, len })
     }
 
     /// A message received from the broker: if it is for this node and holds
@@ -423,9 +441,6 @@ impl Tunnel {
             }
         };
         let header = IpHeader::parse(&out[..len]).map_err(|_| DropReason::Malformed)?;
-        if header.version() == IpVersion::V6 {
-            return Err(DropReason::Ipv6NotCarried);
-        }
         if header.total_len > self.config.mtu {
             return Err(DropReason::TooLarge);
         }

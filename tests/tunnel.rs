@@ -175,20 +175,75 @@ fn messages_for_other_nodes_are_dropped_as_unknown_topic() {
     );
 }
 
-#[test]
-fn ipv6_from_the_interface_is_dropped_and_counted() {
-    let mut a = node(A, "");
-    let mut p = vec![0u8; 40];
+/// An IPv6/UDP packet of `len` bytes from `src` to `dst`.
+fn ipv6(src: &str, dst: &str, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
     p[0] = 0x60;
-    let mut out = [0u8; 128];
+    p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p[24..40].copy_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p
+}
+
+fn node6(address: Ipv4Addr, ipv6: &str) -> Tunnel {
+    let mut config = Config::new(address).with_password(b"pw");
+    config.ipv6 = Some(ipv6.parse().unwrap());
+    Tunnel::new(config).unwrap()
+}
+
+#[test]
+fn ipv6_packets_go_to_the_rfc5952_topic_of_their_destination_and_arrive() {
+    let (mut a, mut b) = (node6(A, "fd00:1::1"), node6(B, "fd00:1:0:0::2"));
+    let packet = ipv6("fd00:1::1", "fd00:1::2", 100);
+    let mut payload = [0u8; 256];
+    let sent = a.handle_outbound(&packet, &NONCE, &mut payload).unwrap();
+    assert_eq!(sent.topic.as_str(), "mqttip/fd00:1::2");
+    assert_eq!(carry(&mut a, &mut b, &packet).unwrap(), packet);
+}
+
+#[test]
+fn a_node_with_ipv6_subscribes_to_its_address_and_all_nodes() {
+    let b = node6(B, "fd00:1::2");
+    let topics: Vec<&str> = b.subscriptions().iter().map(|t| t.as_str()).collect();
     assert_eq!(
-        a.handle_outbound(&p, &NONCE, &mut out),
-        Err(DropReason::Ipv6NotCarried)
+        topics,
+        [
+            "mqttip/10.0.1.2",
+            "mqttip/255.255.255.255",
+            "mqttip/fd00:1::2",
+            "mqttip/ff02::1"
+        ]
+    );
+}
+
+#[test]
+fn all_nodes_multicast_is_carried_and_other_ipv6_multicast_is_dropped() {
+    let (mut a, mut b) = (node6(A, "fd00:1::1"), node6(B, "fd00:1::2"));
+    let all_nodes = ipv6("fe80::1", "ff02::1", 64);
+    assert_eq!(carry(&mut a, &mut b, &all_nodes).unwrap(), all_nodes);
+    let solicitation = ipv6("fe80::1", "ff02::1:ff00:2", 72);
+    let mut out = [0u8; 256];
+    assert_eq!(
+        a.handle_outbound(&solicitation, &NONCE, &mut out),
+        Err(DropReason::MulticastNotCarried)
     );
     assert_eq!(
         a.counters()
-            .dropped(Direction::Outbound, DropReason::Ipv6NotCarried),
+            .dropped(Direction::Outbound, DropReason::MulticastNotCarried),
         1
+    );
+}
+
+#[test]
+fn an_ipv4_only_node_reads_no_ipv6_topic() {
+    let mut b = node(B, "pw");
+    assert!(b.subscriptions().iter().all(|t| !t.as_str().contains(':')));
+    let mut a = node6(A, "fd00:1::1");
+    assert_eq!(
+        carry(&mut a, &mut b, &ipv6("fd00:1::1", "ff02::1", 64)),
+        Err(DropReason::UnknownTopic)
     );
 }
 

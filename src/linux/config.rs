@@ -314,6 +314,7 @@ impl NodeConfig {
             .with_prefix(&self.prefix)
             .with_password(self.vpn_password.as_bytes());
         config.netmask = self.netmask;
+        config.ipv6 = self.ipv6.map(|(address, _)| address);
         config.reading_topics = self.reading_topics.clone();
         config.mtu = usize::from(self.mtu);
         config
