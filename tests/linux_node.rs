@@ -293,14 +293,21 @@ fn ipv6_ping_and_tcp_cross_the_tunnel() {
     // Duplicate address detection keeps a new address tentative for a moment.
     let up = lab.host(1).ns.wait_for_ping("fd00:1::2", UP);
     assert!(up.is_some(), "no IPv6 ping\n{}", lab.logs());
-    assert!(lab.host(2).ns.ping("fd00:1::1", 3, 1400), "B -> A 1400 B\n{}", lab.logs());
+    assert!(
+        lab.host(2).ns.ping("fd00:1::1", 3, 1400),
+        "B -> A 1400 B\n{}",
+        lab.logs()
+    );
     let received = lab.path("v6.sha256");
     let mut server = lab
         .host(2)
         .ns
         .command("sh")
         .arg("-c")
-        .arg(format!("nc -6 -l 5002 | sha256sum > {}", received.display()))
+        .arg(format!(
+            "nc -6 -l 5002 | sha256sum > {}",
+            received.display()
+        ))
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -308,8 +315,15 @@ fn ipv6_ping_and_tcp_cross_the_tunnel() {
         "head -c 2097152 /dev/urandom > /tmp/mqv-v6-$$ && nc -6 -N -w 30 fd00:1::2 5002 < /tmp/mqv-v6-$$ \
          && sha256sum < /tmp/mqv-v6-$$; rc=$?; rm -f /tmp/mqv-v6-$$; exit $rc",
     );
-    assert!(server.wait().unwrap().success() && sent.status.success(), "{}", lab.logs());
+    assert!(
+        server.wait().unwrap().success() && sent.status.success(),
+        "{}",
+        lab.logs()
+    );
     let sent_sum = String::from_utf8_lossy(&sent.stdout);
     let received_sum = std::fs::read_to_string(&received).unwrap();
-    assert_eq!(sent_sum.split_whitespace().next(), received_sum.split_whitespace().next());
+    assert_eq!(
+        sent_sum.split_whitespace().next(),
+        received_sum.split_whitespace().next()
+    );
 }
