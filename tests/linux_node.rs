@@ -33,19 +33,22 @@ fn two_nodes(args_a: &[&str], args_b: &[&str]) -> Lab {
     lab
 }
 
+/// Small and full-MTU pings both ways between A and B, all answered.
+fn assert_pings_cross_both_ways(lab: &Lab) {
+    for (from, to, name) in [(1, B, "A -> B"), (2, A, "B -> A")] {
+        for size in [56, 1472] {
+            let ok = lab.host(from).ns.ping(to, 3, size);
+            assert!(ok, "{name}, {size}-byte pings\n{}", lab.logs());
+        }
+    }
+}
+
 #[test]
 fn ping_crosses_the_tunnel_both_ways_in_plain_mode() {
     if !ready("ping_plain") {
         return;
     }
-    let lab = two_nodes(&[], &[]);
-    assert!(lab.host(1).ns.ping(B, 5, 56), "A -> B\n{}", lab.logs());
-    assert!(lab.host(2).ns.ping(A, 5, 56), "B -> A\n{}", lab.logs());
-    assert!(
-        lab.host(1).ns.ping(B, 3, 1400),
-        "1400-byte pings\n{}",
-        lab.logs()
-    );
+    assert_pings_cross_both_ways(&two_nodes(&[], &[]));
 }
 
 #[test]
@@ -53,14 +56,7 @@ fn ping_crosses_the_tunnel_both_ways_encrypted() {
     if !ready("ping_encrypted") {
         return;
     }
-    let lab = two_nodes(&["-k", "pw"], &["-k", "pw"]);
-    assert!(lab.host(1).ns.ping(B, 5, 56), "A -> B\n{}", lab.logs());
-    assert!(lab.host(2).ns.ping(A, 5, 56), "B -> A\n{}", lab.logs());
-    assert!(
-        lab.host(2).ns.ping(A, 3, 1472),
-        "full-MTU pings\n{}",
-        lab.logs()
-    );
+    assert_pings_cross_both_ways(&two_nodes(&["-k", "pw"], &["-k", "pw"]));
 }
 
 #[test]
