@@ -3,8 +3,10 @@
 //!
 //! - [`config`]: the command line and TOML settings, checked into a [`NodeConfig`].
 //! - [`tun`]: the TUN device (tun-rs).
-//! - [`mqtt`]: rumqttc options, TLS trust.
-//! - [`node`]: the two per-direction tasks around the core [`Tunnel`](crate::tunnel::Tunnel).
+//! - [`transport`]: connections to a broker (TCP, TLS, WebSocket); [`tls`]: TLS trust.
+//! - [`pipeline`]: the per-packet work without I/O (batches, broker byte stream -> packets).
+//! - [`node`]: the tasks around the core [`Tunnel`](crate::tunnel::Tunnel) and the
+//!   core's MQTT [`Session`](crate::mqtt::session::Session).
 //! - [`broker`]: the optional in-process broker (rumqttd).
 //! - [`cli`]: the `mqtt_vpn` command and its exit statuses.
 //!
@@ -15,8 +17,10 @@
 pub mod broker;
 pub mod cli;
 pub mod config;
-pub mod mqtt;
 pub mod node;
+pub mod pipeline;
+pub mod tls;
+pub mod transport;
 #[allow(unsafe_code)]
 pub mod tun;
 
@@ -27,6 +31,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub use config::{NodeConfig, Settings, UsageError};
 use node::SharedCounters;
+use pipeline::BrokerLink;
+use tokio::sync::mpsc;
+
+use crate::mqtt::session::Options;
 
 /// A failure while the node runs.
 #[derive(Debug, Error)]
@@ -65,7 +73,6 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     if let Some(listen) = config.broker_listen {
         broker::spawn(listen, usize::from(config.mtu) + 4096)?;
     }
-    let options = mqtt::options(&config)?;
     let tun = Arc::new(tun::open(&config)?);
     let name = tun.name().unwrap_or_else(|_| "?".into());
     tracing::info!(
@@ -80,22 +87,47 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         },
         config.broker
     );
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 256);
-    eventloop.network_options.set_tcp_nodelay(true);
     let shared = Arc::new(SharedCounters::default());
+    let subscriptions: Vec<String> = tunnel
+        .subscriptions()
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    tracing::info!("subscriptions: {}", subscriptions.join(", "));
+    let brokers = [config.broker.clone()];
+    let (connections_tx, connections) = mpsc::channel(brokers.len());
+    let mut handles = Vec::new();
+    let mut inbound_links = Vec::new();
+    let mut connectors = Vec::new();
+    for (index, url) in brokers.iter().enumerate() {
+        let session = BrokerLink::new(session_options(&config), subscriptions.clone())
+            .map_err(RunError::Config)?;
+        let connector = transport::Connector::new(url, &config.tls)?;
+        let parts = node::link(
+            index,
+            session,
+            connector,
+            connections_tx.clone(),
+            shared.clone(),
+        );
+        handles.push(parts.handle);
+        inbound_links.push(parts.inbound);
+        connectors.push(tokio::spawn(parts.connector));
+    }
+    let duplicate = tunnel.is_sealed() && brokers.len() > 1;
     let mut outbound = tokio::spawn(node::outbound(
         tun.clone(),
-        client.clone(),
         tunnel.clone(),
+        handles,
+        duplicate,
         shared.clone(),
     ));
     let mut inbound = tokio::spawn(node::inbound(
         tun,
-        client.clone(),
-        eventloop,
+        inbound_links,
+        connections,
         tunnel,
         shared.clone(),
-        config.broker.to_string(),
     ));
     let signal_error = |e: std::io::Error| RunError::Runtime(format!("signal handler: {e}"));
     let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
@@ -112,9 +144,26 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     };
     outbound.abort();
     inbound.abort();
-    let _ = client.try_disconnect();
+    for connector in connectors {
+        connector.abort();
+    }
     tracing::info!("stopped; counters: {}", shared.summary());
     result
+}
+
+/// The MQTT session settings of every broker link: client id, login,
+/// keepalive, and room for the largest message carried (an MTU-sized packet
+/// sealed, under the longest topic); longer messages are skipped unread.
+fn session_options(config: &NodeConfig) -> Options {
+    let mut options = Options::new(&config.client_id).with_keepalive(config.keepalive);
+    let mut login_len = 0;
+    if let Some((user, password)) = &config.credentials {
+        options = options.with_login(user, password.as_bytes());
+        login_len = user.len() + password.len();
+    }
+    options.max_incoming = usize::from(config.mtu) + 1024;
+    options.tx_capacity = 4096 + config.client_id.len() + login_len;
+    options
 }
 
 fn task_result(r: Result<Result<(), RunError>, tokio::task::JoinError>) -> Result<(), RunError> {

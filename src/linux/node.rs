@@ -1,21 +1,42 @@
-//! The node's run loop: TUN -> core -> broker, and broker -> core -> TUN.
+//! The node's run loop: TUN -> core -> brokers, and brokers -> core -> TUN.
 //!
-//! Two tasks, one per direction, each with its own copy of the core
-//! [`Tunnel`] (its configuration does not change on Linux), so neither takes
-//! a lock per packet. Each task copies its counters into [`SharedCounters`]
-//! when it goes idle or every [`COUNTER_PERIOD`], which is what status
-//! reports read.
+//! Tasks, each owning what it touches so that no lock is taken per packet:
+//!
+//! - [`outbound`]: reads the TUN device (as many packets as are ready, up to
+//!   a batch), seals and frames them as PUBLISH packets into one pooled
+//!   buffer, and hands that buffer to every connected broker's writer.
+//! - one writer per broker connection: writes batches and the session's
+//!   control packets (CONNECT, SUBSCRIBE, PINGREQ) to the socket, one
+//!   `write` per batch.
+//! - [`inbound`]: owns every broker session (the core's sans-IO
+//!   [`Session`](crate::mqtt::session::Session)) and the read side of every
+//!   connection, runs the keepalive timers, and writes received packets to
+//!   the TUN device.
+//! - one connector per broker: opens connections (TCP, TLS, WebSocket) with
+//!   backoff and hands them to [`inbound`].
+//!
+//! The outbound and inbound tasks each own a copy of the core [`Tunnel`]
+//! (its configuration does not change on Linux). Each copies its counters
+//! into [`SharedCounters`] when it goes idle or every [`COUNTER_PERIOD`],
+//! which is what status reports read.
 
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, Packet, QoS};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
 use super::RunError;
+use super::pipeline::{Batch, BatchPool, BrokerLink, PublishDrop, Publisher};
+use super::transport::{BrokerStream, Connector};
+use crate::mqtt::session::ConnectionError;
 use crate::tunnel::{Counters, Direction, DropReason, Tunnel};
-use crate::wire::{NONCE_LEN, OVERHEAD};
 
 /// Longest a counter snapshot lags behind a busy task.
 pub const COUNTER_PERIOD: Duration = Duration::from_millis(100);
@@ -30,7 +51,6 @@ pub struct SharedCounters {
     outbound: Mutex<Counters>,
     inbound: Mutex<Counters>,
     driver: Mutex<DriverCounters>,
-    connected: AtomicBool,
 }
 
 /// What the driver counts beyond the core: broker sessions and packets that
@@ -41,8 +61,12 @@ pub struct DriverCounters {
     pub connects: u64,
     /// Failed connection attempts and lost sessions.
     pub connection_errors: u64,
-    /// Outbound packets dropped because the broker link was down or full.
+    /// Outbound packets dropped because no broker link was up, or every
+    /// link's queue was full.
     pub broker_unavailable: u64,
+    /// Received messages longer than the largest packet carried, skipped
+    /// without reading them into memory.
+    pub oversize: u64,
 }
 
 impl SharedCounters {
@@ -69,6 +93,9 @@ impl SharedCounters {
             driver.connection_errors,
             driver.broker_unavailable
         );
+        if driver.oversize > 0 {
+            s.push_str(&format!(" dropped_in_oversize={}", driver.oversize));
+        }
         for (direction, counters, tag) in [
             (Direction::Outbound, &out, "out"),
             (Direction::Inbound, &inb, "in"),
@@ -122,135 +149,429 @@ impl CounterSync {
     }
 }
 
-/// Reads packets from the TUN device and publishes them.
+/// Most packets read from the TUN device into one batch.
+pub const MAX_BATCH_PACKETS: usize = 64;
+/// A batch is handed to the writers once it holds this many bytes.
+pub const BATCH_BYTES: usize = 64 * 1024;
+/// Batches in flight: the pool's size and each writer's queue length.
+pub const BATCHES_IN_FLIGHT: usize = 32;
+/// Bytes read from a broker socket at a time.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// State of one broker link that several tasks look at.
+#[derive(Debug)]
+pub struct LinkShared {
+    /// The broker's URL, for logs.
+    pub url: String,
+    /// The broker accepted the session and the connection has not been lost
+    /// since; the outbound task only queues batches for links that are up.
+    pub up: AtomicBool,
+}
+
+/// One broker as the outbound task sees it.
+#[derive(Debug, Clone)]
+pub struct LinkHandle {
+    /// Shared state.
+    pub shared: Arc<LinkShared>,
+    /// The queue of the link's writer.
+    pub data: mpsc::Sender<Batch>,
+}
+
+/// One broker as the inbound task sees it.
+pub struct InboundLink {
+    link: BrokerLink,
+    shared: Arc<LinkShared>,
+    data: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
+    ended: mpsc::Sender<(bool, String)>,
+    reader: Option<ReadHalf<Box<dyn BrokerStream>>>,
+    control: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    writer: Option<JoinHandle<()>>,
+    established: bool,
+}
+
+/// A connection opened by a connector: the link's index and the stream.
+pub type NewConnection = (usize, Box<dyn BrokerStream>);
+
+/// Everything the tasks of one broker link need, made by [`link`].
+pub struct LinkParts {
+    /// For the outbound task.
+    pub handle: LinkHandle,
+    /// For the inbound task.
+    pub inbound: InboundLink,
+    /// The connector task's future.
+    pub connector: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Makes the parts of one broker link: `link` is its MQTT session,
+/// `connector` opens its connections, which go to `connections`.
+pub fn link(
+    index: usize,
+    link: BrokerLink,
+    connector: Connector,
+    connections: mpsc::Sender<NewConnection>,
+    shared: Arc<SharedCounters>,
+) -> LinkParts {
+    let link_shared = Arc::new(LinkShared {
+        url: connector.url().to_string(),
+        up: AtomicBool::new(false),
+    });
+    let (data_tx, data_rx) = mpsc::channel(BATCHES_IN_FLIGHT);
+    let (ended_tx, ended_rx) = mpsc::channel(1);
+    LinkParts {
+        handle: LinkHandle {
+            shared: link_shared.clone(),
+            data: data_tx,
+        },
+        inbound: InboundLink {
+            link,
+            shared: link_shared,
+            data: Arc::new(tokio::sync::Mutex::new(data_rx)),
+            ended: ended_tx,
+            reader: None,
+            control: None,
+            writer: None,
+            established: false,
+        },
+        connector: Box::pin(connect_loop(
+            index,
+            connector,
+            connections,
+            ended_rx,
+            shared,
+        )),
+    }
+}
+
+/// Reads packets from the TUN device, seals and frames them in batches,
+/// and queues each batch for the brokers: every link that is up when
+/// `duplicate` (sealed mode with several brokers: receivers drop the second
+/// copy by its nonce), else the first link that is up (plain mode cannot
+/// tell copies apart, so it fails over instead).
 pub async fn outbound(
     tun: Arc<AsyncDevice>,
-    client: AsyncClient,
-    mut tunnel: Tunnel,
+    tunnel: Tunnel,
+    links: Vec<LinkHandle>,
+    duplicate: bool,
     shared: Arc<SharedCounters>,
 ) -> Result<(), RunError> {
     let mtu = tunnel.config().mtu;
+    let mut publisher = Publisher::new(tunnel);
     let mut packet = vec![0u8; mtu + 1];
-    let mut payload = vec![0u8; mtu + 1 + OVERHEAD];
-    let mut nonce = [0u8; NONCE_LEN];
+    let mut pool = BatchPool::new(BATCHES_IN_FLIGHT, BATCH_BYTES + mtu + 1024);
     let mut sync = CounterSync::new(shared.clone(), Direction::Outbound);
     loop {
-        let len = match tun.try_recv(&mut packet) {
+        let mut len = match tun.try_recv(&mut packet) {
             Ok(len) => len,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                sync.flush(tunnel.counters());
+                sync.flush(publisher.tunnel().counters());
                 tun.recv(&mut packet).await.map_err(RunError::TunIo)?
             }
             Err(e) => return Err(RunError::TunIo(e)),
         };
-        if !shared.connected.load(Ordering::Relaxed) {
+        let any_up = links.iter().any(|l| l.shared.up.load(Ordering::Relaxed));
+        let Some(slot) = any_up.then(|| pool.acquire()).flatten() else {
             lock(&shared.driver).broker_unavailable += 1;
             continue;
-        }
-        if tunnel.is_sealed() {
-            getrandom::fill(&mut nonce).map_err(|e| RunError::Random(e.to_string()))?;
-        }
-        match tunnel.handle_outbound(&packet[..len], &nonce, &mut payload) {
-            Ok(out) => {
-                let message = payload[..out.len].to_vec();
-                if client
-                    .try_publish(out.topic.as_str(), QoS::AtMostOnce, false, message)
-                    .is_err()
-                {
-                    lock(&shared.driver).broker_unavailable += 1;
+        };
+        let Some(buffer) = pool.buffer(slot) else {
+            continue;
+        };
+        let mut count = 0u64;
+        loop {
+            match publisher.push(&packet[..len], buffer) {
+                Ok(()) => count += 1,
+                Err(PublishDrop::Random) => {
+                    return Err(RunError::Random("getrandom failed".into()));
+                }
+                Err(PublishDrop::Tunnel(reason)) => {
+                    tracing::trace!("dropped outbound packet of {len} bytes: {reason}");
                 }
             }
-            Err(reason) => tracing::debug!("dropped outbound packet of {len} bytes: {reason}"),
+            if count as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
+                break;
+            }
+            match tun.try_recv(&mut packet) {
+                Ok(n) => len = n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(RunError::TunIo(e)),
+            }
         }
-        sync.maybe(tunnel.counters());
+        if count > 0 {
+            let batch = pool.share(slot);
+            let mut queued = false;
+            for link in &links {
+                if link.shared.up.load(Ordering::Relaxed)
+                    && link.data.try_send(batch.clone()).is_ok()
+                {
+                    queued = true;
+                    if !duplicate {
+                        break;
+                    }
+                }
+            }
+            if !queued {
+                lock(&shared.driver).broker_unavailable += count;
+            }
+        }
+        sync.maybe(publisher.tunnel().counters());
     }
 }
 
-/// Drives the MQTT connection: (re)connects with backoff, subscribes after
-/// every CONNACK, and writes received packets to the TUN device.
+/// Writes one connection's bytes: the session's control packets first,
+/// then batches. Ends when the control sender is dropped (after a
+/// DISCONNECT, if queued) or a write fails.
+async fn writer(
+    mut stream: WriteHalf<Box<dyn BrokerStream>>,
+    mut control: mpsc::UnboundedReceiver<Vec<u8>>,
+    data: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
+    link: Arc<LinkShared>,
+) {
+    let mut data = data.lock().await;
+    // Batches queued for an earlier connection of this link.
+    while data.try_recv().is_ok() {}
+    let result: std::io::Result<()> = async {
+        loop {
+            tokio::select! {
+                biased;
+                bytes = control.recv() => match bytes {
+                    Some(bytes) => stream.write_all(&bytes).await?,
+                    None => return stream.shutdown().await,
+                },
+                Some(batch) = data.recv() => stream.write_all(&batch).await?,
+            }
+            stream.flush().await?;
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        link.up.store(false, Ordering::Relaxed);
+        tracing::debug!("writing to broker {}: {e}", link.url);
+    }
+}
+
+/// Opens connections to one broker with backoff, one at a time: the next
+/// only after [`inbound`] reports the last one ended.
+async fn connect_loop(
+    index: usize,
+    connector: Connector,
+    connections: mpsc::Sender<NewConnection>,
+    mut ended: mpsc::Receiver<(bool, String)>,
+    shared: Arc<SharedCounters>,
+) {
+    let url = connector.url().to_string();
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        match connector.connect().await {
+            Ok(stream) => {
+                if connections.send((index, stream)).await.is_err() {
+                    return;
+                }
+                let Some((established, why)) = ended.recv().await else {
+                    return;
+                };
+                if established {
+                    backoff = MIN_BACKOFF;
+                }
+                tracing::warn!(
+                    "broker {url}: {why}; reconnecting in {:.1}s",
+                    backoff.as_secs_f32()
+                );
+            }
+            Err(e) => {
+                lock(&shared.driver).connection_errors += 1;
+                tracing::warn!(
+                    "broker {url}: {e}; retrying in {:.1}s",
+                    backoff.as_secs_f32()
+                );
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+enum Wake {
+    Connection(Option<NewConnection>),
+    Read(usize, std::io::Result<usize>),
+    Timer,
+}
+
+/// Drives every broker session: takes new connections, reads and parses
+/// what the brokers send, writes received packets to the TUN device, runs
+/// the keepalive timers, and reports lost connections to the connectors.
 pub async fn inbound(
     tun: Arc<AsyncDevice>,
-    client: AsyncClient,
-    mut eventloop: EventLoop,
+    mut links: Vec<InboundLink>,
+    mut connections: mpsc::Receiver<NewConnection>,
     mut tunnel: Tunnel,
     shared: Arc<SharedCounters>,
-    broker: String,
 ) -> Result<(), RunError> {
-    let mut packet = vec![0u8; tunnel.config().mtu + OVERHEAD + 1];
-    let mut backoff = MIN_BACKOFF;
+    let start = tokio::time::Instant::now();
+    let now_ms = move || start.elapsed().as_millis() as u64;
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut packet = vec![0u8; tunnel.config().mtu + 1024];
     let mut sync = CounterSync::new(shared.clone(), Direction::Inbound);
-    let subscriptions: Vec<String> = tunnel
-        .subscriptions()
-        .iter()
-        .map(|t| t.as_str().to_owned())
-        .collect();
+    let timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(timer);
+    let mut first = 0;
     loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::Publish(publish))) => {
-                match tunnel.handle_inbound(&publish.topic, &publish.payload, &mut packet) {
-                    Ok(len) => {
-                        tun.send(&packet[..len]).await.map_err(RunError::TunIo)?;
+        let deadline = links
+            .iter()
+            .filter(|l| l.reader.is_some())
+            .filter_map(|l| l.link.poll_timeout())
+            .min();
+        let at = deadline.map_or(start + Duration::from_secs(86_400 * 365), |ms| {
+            start + Duration::from_millis(ms)
+        });
+        timer.as_mut().reset(at);
+        let wake = poll_fn(|cx| {
+            if let Poll::Ready(c) = connections.poll_recv(cx) {
+                return Poll::Ready(Wake::Connection(c));
+            }
+            let n = links.len();
+            for k in 0..n {
+                let i = (first + k) % n;
+                if let Some(reader) = links[i].reader.as_mut() {
+                    let mut read = ReadBuf::new(&mut buf);
+                    if let Poll::Ready(r) = Pin::new(reader).poll_read(cx, &mut read) {
+                        return Poll::Ready(Wake::Read(i, r.map(|()| read.filled().len())));
                     }
-                    Err(reason) => tracing::debug!(
-                        "dropped message of {} bytes on {}: {reason}",
-                        publish.payload.len(),
-                        publish.topic
-                    ),
+                }
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        match wake {
+            Wake::Connection(None) => {
+                return Err(RunError::Runtime("every broker connector stopped".into()));
+            }
+            Wake::Connection(Some((i, stream))) => {
+                let Some(link) = links.get_mut(i) else {
+                    continue;
+                };
+                link.open(stream, now_ms());
+            }
+            Wake::Read(i, Ok(0)) => {
+                links[i].lost("the broker closed the connection".into(), &shared)
+            }
+            Wake::Read(i, Err(e)) => links[i].lost(format!("connection lost: {e}"), &shared),
+            Wake::Read(i, Ok(n)) => {
+                first = (i + 1) % links.len();
+                let link = &mut links[i];
+                let mut input = &buf[..n];
+                while !input.is_empty() {
+                    let fed = match link.link.feed(input, now_ms(), &mut tunnel, &mut packet) {
+                        Ok(fed) => fed,
+                        Err(e) => {
+                            link.lost(describe(e), &shared);
+                            break;
+                        }
+                    };
+                    input = &input[fed.used..];
+                    if fed.connected {
+                        link.established = true;
+                        link.shared.up.store(true, Ordering::Relaxed);
+                        lock(&shared.driver).connects += 1;
+                        tracing::info!("connected to {}; subscribing", link.shared.url);
+                    }
+                    if let Some(len) = fed.packet {
+                        if let Err(e) = tun.send(&packet[..len]).await {
+                            tracing::debug!("TUN write of {len} bytes: {e}");
+                        }
+                    }
+                    if fed.needs_flush && !link.flush(now_ms()) {
+                        link.lost("the session cannot send".into(), &shared);
+                        break;
+                    }
+                }
+                link.flush(now_ms());
+                let oversize = link.link.take_oversize();
+                if oversize > 0 {
+                    lock(&shared.driver).oversize += oversize;
                 }
                 sync.maybe(tunnel.counters());
             }
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                tracing::info!(
-                    "connected to {broker}; subscribing to {}",
-                    subscriptions.join(", ")
-                );
-                backoff = MIN_BACKOFF;
-                lock(&shared.driver).connects += 1;
-                shared.connected.store(true, Ordering::Relaxed);
-                // Queued from another task: this one must keep polling the
-                // event loop, which is what drains the request channel.
-                let client = client.clone();
-                let filters: Vec<_> = subscriptions
-                    .iter()
-                    .map(|t| rumqttc::SubscribeFilter::new(t.clone(), QoS::AtMostOnce))
-                    .collect();
-                tokio::spawn(async move {
-                    if let Err(e) = client.subscribe_many(filters).await {
-                        tracing::error!("cannot queue SUBSCRIBE: {e}");
+            Wake::Timer => {
+                let now = now_ms();
+                for link in links.iter_mut().filter(|l| l.reader.is_some()) {
+                    match link.link.session().handle_timeout(now) {
+                        Ok(()) => {
+                            link.flush(now);
+                        }
+                        Err(e) => link.lost(describe(e), &shared),
                     }
-                });
-            }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                use rumqttc::SubscribeReasonCode::Failure;
-                if ack.return_codes.iter().any(|c| matches!(c, Failure)) {
-                    tracing::error!(
-                        "the broker refused a subscription (ACL?): {:?}",
-                        ack.return_codes
-                    );
                 }
-            }
-            Ok(_) => sync.maybe(tunnel.counters()),
-            Err(e) => {
-                shared.connected.store(false, Ordering::Relaxed);
                 sync.flush(tunnel.counters());
-                lock(&shared.driver).connection_errors += 1;
-                tracing::warn!(
-                    "broker {broker}: {}; retrying in {:.1}s",
-                    describe(&e),
-                    backoff.as_secs_f32()
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
-fn describe(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::ConnectionRefused(code) => {
-            format!("connection refused ({code:?}): check -u/-p and the broker's ACLs")
+impl InboundLink {
+    /// Takes a new connection: starts the session and its writer.
+    fn open(&mut self, stream: Box<dyn BrokerStream>, now_ms: u64) {
+        self.close();
+        let (reader, writer_half) = tokio::io::split(stream);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        self.link.start(now_ms);
+        self.reader = Some(reader);
+        self.control = Some(control);
+        self.flush(now_ms);
+        self.writer = Some(tokio::spawn(writer(
+            writer_half,
+            control_rx,
+            self.data.clone(),
+            self.shared.clone(),
+        )));
+    }
+
+    /// Hands the session's queued bytes to the writer; false if there is
+    /// no writer.
+    fn flush(&mut self, now_ms: u64) -> bool {
+        let session = self.link.session();
+        let pending = session.transmit();
+        if pending.is_empty() {
+            return true;
         }
-        other => other.to_string(),
+        let Some(control) = &self.control else {
+            return false;
+        };
+        let sent = control.send(pending.to_vec()).is_ok();
+        let n = pending.len();
+        session.consume(n, now_ms);
+        sent
+    }
+
+    fn close(&mut self) {
+        self.shared.up.store(false, Ordering::Relaxed);
+        self.reader = None;
+        self.control = None;
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
+
+    /// The connection is over: close it and tell the connector.
+    fn lost(&mut self, why: String, shared: &SharedCounters) {
+        if self.reader.is_none() {
+            return;
+        }
+        self.close();
+        lock(&shared.driver).connection_errors += 1;
+        let established = std::mem::take(&mut self.established);
+        let _ = self.ended.try_send((established, why));
+    }
+}
+
+fn describe(e: ConnectionError) -> String {
+    match e {
+        ConnectionError::Refused(code) => {
+            format!("connection refused ({code}): check -u/-p and the broker's ACLs")
+        }
+        ConnectionError::Timeout => "the broker stopped answering (keepalive timeout)".into(),
+        other => format!("session failed: {other}"),
     }
 }

@@ -1,11 +1,9 @@
-//! rumqttc options for a node: transport (TCP, TLS, WebSocket), TLS trust,
-//! keepalive, clean session. (TCP_NODELAY is a network option, set in `run`.)
+//! TLS trust for `ssl://` and `wss://` brokers (rustls with ring): the
+//! system roots or `--ca-file`, optional client certificate, `--insecure`.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rumqttc::{MqttOptions, TlsConfiguration};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -13,44 +11,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::RunError;
-use super::config::{NodeConfig, TlsSettings, Transport};
-use crate::wire::OVERHEAD;
-
-/// Room for the topic and MQTT header around the largest sealed packet.
-const MESSAGE_SLACK: usize = 512;
-
-/// Builds the rumqttc options for `config`.
-pub fn options(config: &NodeConfig) -> Result<MqttOptions, RunError> {
-    let broker = &config.broker;
-    let host = match broker.transport {
-        Transport::Ws | Transport::Wss => broker.websocket_url(),
-        Transport::Tcp | Transport::Tls => broker.host.clone(),
-    };
-    let mut options = MqttOptions::new(config.client_id.clone(), host, broker.port);
-    options
-        .set_keep_alive(Duration::from_secs(config.keepalive.into()))
-        .set_clean_session(true)
-        .set_request_channel_capacity(256);
-    let max_message = usize::from(config.mtu) + OVERHEAD + MESSAGE_SLACK;
-    options.set_max_packet_size(max_message.max(64 * 1024), max_message);
-    if let Some((user, password)) = &config.credentials {
-        options.set_credentials(user.clone(), password.clone());
-    }
-    let transport = match broker.transport {
-        Transport::Tcp => rumqttc::Transport::Tcp,
-        Transport::Ws => rumqttc::Transport::Ws,
-        Transport::Tls => rumqttc::Transport::Tls(tls_configuration(&config.tls)?),
-        Transport::Wss => rumqttc::Transport::Wss(tls_configuration(&config.tls)?),
-    };
-    options.set_transport(transport);
-    Ok(options)
-}
+use super::config::TlsSettings;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn tls_configuration(tls: &TlsSettings) -> Result<TlsConfiguration, RunError> {
+/// The rustls client configuration for `tls`; errors name the file at fault.
+pub fn client_config(tls: &TlsSettings) -> Result<Arc<ClientConfig>, RunError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| RunError::Tls(e.to_string()))?;
@@ -75,7 +43,7 @@ fn tls_configuration(tls: &TlsSettings) -> Result<TlsConfiguration, RunError> {
         }
         None => builder.with_no_client_auth(),
     };
-    Ok(TlsConfiguration::Rustls(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, RunError> {
