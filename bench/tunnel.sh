@@ -2,7 +2,7 @@
 # Tunnel throughput, latency and CPU cost against the broker's own ceiling,
 # all measured in one run so the ratios hold on a noisy machine.
 #
-#   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE]
+#   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
 #
 # Needs root. Builds nothing: run first
 #   cargo build --release --bin mqtt_vpn --example broker_bench
@@ -10,22 +10,27 @@
 # Topology: namespace brk runs mosquitto; namespaces h1 and h2 reach it over
 # veth pairs (h1 198.18.1.2 <-> 198.18.1.1, h2 198.18.2.2 <-> 198.18.2.1).
 # Measured: the broker's ceiling (1400-byte QoS 0 pub in h1 -> sub in h2,
-# payload received), the broker round trip (100-byte publish to self), then
-# per mode (plain, encrypted, jumbo = encrypted with MTU 9000) a ping median
+# payload received), the broker round trips (100-byte publish to self, and
+# h1 -> broker -> echo client in h2 -> broker -> h1, 20 ms apart like the
+# pings: the path a tunnel ping takes, minus the tunnel), then per mode (plain, encrypted, jumbo = encrypted with MTU 9000) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
 # with the CPU seconds of both nodes and of mosquitto per GB carried.
+# With --perf DIR, both nodes are sampled by `perf record` during each
+# iperf3 run (DIR/perf-<mode>-node<N>.data).
 # Everything started is stopped by PID and every namespace deleted on exit.
 set -euo pipefail
 
 DURATION=10
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JSON_OUT=$ROOT/bench/results/latest.json
+PERF_DIR=
 while (($#)); do
     case $1 in
     --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
     --quick) DURATION=3; shift ;;
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -166,8 +171,22 @@ echo "publisher: $PUB" >&2
 ip netns exec "$NS_H1" "$BENCH" rtt --broker 198.18.1.1:1883 --topic bench/rtt --count 200 --size 100 \
     >"$WORK/rtt.log" 2>&1 || die "broker_bench rtt failed: $(cat "$WORK/rtt.log")"
 RTT=$(grep '^{' "$WORK/rtt.log")
-RTT_MS=$(jq '.median_us / 1000' <<<"$RTT")
 echo "broker rtt: $RTT" >&2
+start_in "$NS_H2" echo "$BENCH" echo --broker 198.18.2.1:1883 --topic bench/echo \
+    --reply-topic bench/echo-reply --seconds 60
+ECHO_PID=$LAST_PID
+for _ in $(seq 100); do
+    grep -q subscribed "$WORK/echo.log" && break
+    kill -0 "$ECHO_PID" 2>/dev/null || break
+    sleep 0.1
+done
+ip netns exec "$NS_H1" "$BENCH" rtt --broker 198.18.1.1:1883 --topic bench/echo \
+    --reply-topic bench/echo-reply --count 100 --size 100 --interval-ms 20 \
+    >"$WORK/echo-rtt.log" 2>&1 || die "broker_bench echo rtt failed: $(cat "$WORK/echo-rtt.log")"
+stop_started "$ECHO_PID"
+ECHO_RTT=$(grep '^{' "$WORK/echo-rtt.log")
+RTT_MS=$(jq '.median_us / 1000' <<<"$ECHO_RTT")
+echo "broker echo rtt: $ECHO_RTT" >&2
 
 # --- 3. tunnel modes ---------------------------------------------------------
 ROWS=()
@@ -197,6 +216,18 @@ run_mode() {
         [[ -n $(ip netns exec "$NS_H2" ss -Hltn 'sport = :5201') ]] && break
         sleep 0.1
     done
+    local perf_pids=()
+    if [[ -n $PERF_DIR ]]; then
+        mkdir -p "$PERF_DIR"
+        for n in 1 2; do
+            local target=$n1
+            ((n == 2)) && target=$n2
+            perf record -e cpu-clock -F 2000 -g -p "$target" -o "$PERF_DIR/perf-$mode-node$n.data" \
+                -- sleep "$DURATION" >"$WORK/perf-$mode-$n.log" 2>&1 &
+            perf_pids+=("$!")
+            PIDS+=("$!")
+        done
+    fi
     c0="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
     timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c 10.0.1.2 -t "$DURATION" -J \
         >"$WORK/$mode-iperf.json" 2>"$WORK/$mode-iperf.err" || {
@@ -204,6 +235,11 @@ run_mode() {
         return 1
     }
     c1="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    local p
+    for p in "${perf_pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+        stop_started "$p"
+    done
     stop_started "$srv"
     bytes=$(jq '.end.sum_received.bytes' "$WORK/$mode-iperf.json")
     bps=$(jq '.end.sum_received.bits_per_second' "$WORK/$mode-iperf.json")
@@ -226,7 +262,7 @@ run_mode() {
     stop_started "$n2"
 }
 
-for spec in "plain 1500" "encrypted 1500 -k benchpw" "jumbo 9000 -k benchpw"; do
+for spec in "plain 1500" "encrypted 1500 -k benchpw" "enc-nogso 1500 -k benchpw --no-offload" "jumbo 9000 -k benchpw"; do
     read -r -a words <<<"$spec"
     echo "mode ${words[0]}..." >&2
     # Run in the current shell (not a subshell) so its PIDs stay tracked;
@@ -246,19 +282,22 @@ for spec in "plain 1500" "encrypted 1500 -k benchpw" "jumbo 9000 -k benchpw"; do
 done
 
 # --- report ------------------------------------------------------------------
-RESULT=$(printf '%s\n' "${ROWS[@]}" | jq -s --argjson ceiling "$CEIL" --argjson rtt "$RTT" --argjson pub "$PUB" \
+RESULT=$(printf '%s\n' "${ROWS[@]}" | jq -s --argjson ceiling "$CEIL" --argjson rtt "$RTT" --argjson echo_rtt "$ECHO_RTT" --argjson pub "$PUB" \
     --argjson brk0 "$CEIL_BROKER_S_PER_GB" --argjson duration "$DURATION" --arg host "$(uname -n)" \
     --argjson cpus "$(nproc)" --arg date "$(date -u +%FT%TZ)" --arg load0 "$LOAD0" --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" '
     {date: $date, host: $host, cpus: $cpus, duration_s: $duration, loadavg_start: $load0, loadavg_end: $load1,
-     broker: {ceiling: ($ceiling + {message_bytes: 1400, broker_s_per_gb: $brk0, publisher: $pub}), rtt: $rtt},
+     broker: {ceiling: ($ceiling + {message_bytes: 1400, broker_s_per_gb: $brk0, publisher: $pub}), rtt: $rtt,
+             echo_rtt: $echo_rtt},
      modes: .}')
 
 printf '\nbroker ceiling: %.1f Mbit/s payload (%.0f msg/s of 1400 B), broker %.2f CPU s/GB\n' \
     "$CEIL_MBIT" "$(jq .msgs_per_s <<<"$CEIL")" "$CEIL_BROKER_S_PER_GB"
 printf '  (publisher offered %.1f Mbit/s; load average %s at start, %s at end, %s CPUs)\n' \
     "$(jq .mbit_per_s <<<"$PUB")" "$LOAD0" "$(jq -r .loadavg_end <<<"$RESULT")" "$(nproc)"
-printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n\n' \
-    "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$RTT")"
+printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n' \
+    "$(jq '.median_us / 1000' <<<"$RTT")" "$(jq '.p90_us / 1000' <<<"$RTT")"
+printf 'broker echo RTT (h1 -> h2 -> h1, 100 B, 20 ms apart): median %.3f ms, p90 %.3f ms\n\n' \
+    "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$ECHO_RTT")"
 printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0
 jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, .x_broker_rtt,
     .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0)] | @tsv
@@ -266,7 +305,7 @@ jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, 
     awk -F'\t' 'NF == 2 { printf "%-10s %s\n", $1, $2; next }
         { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
 echo
-echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker RTT median;"
+echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker echo RTT median;"
 echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's"
 
 mkdir -p "$(dirname "$JSON_OUT")"

@@ -5,15 +5,20 @@
 //! ```text
 //! broker_bench pub --broker HOST:PORT --topic T --size 1400 --seconds N
 //! broker_bench sub --broker HOST:PORT --topic T --seconds N --warmup 1 [--cpu-pid PID]
-//! broker_bench rtt --broker HOST:PORT --count 200 --size 100
+//! broker_bench rtt --broker HOST:PORT --count 200 --size 100 [--reply-topic R] [--interval-ms 20]
+//! broker_bench echo --broker HOST:PORT --topic T --reply-topic R --seconds N
 //! ```
 //!
 //! `pub` sends QoS 0 PUBLISH packets as fast as the broker takes them;
 //! `sub` counts what arrives for `--seconds`, starting `--warmup` seconds
 //! after the first message (with `--cpu-pid`, also the CPU ticks that
-//! process used meanwhile); `rtt` times publish-to-self round trips. Each
+//! process used meanwhile); `rtt` times publish-to-self round trips, or
+//! with `--reply-topic` round trips through an `echo` client elsewhere
+//! (two broker crossings, like a ping through the tunnel), `--interval-ms`
+//! apart; `echo` publishes every message on `--topic` again on
+//! `--reply-topic`. Each
 //! prints one JSON line on stdout; `sub` says `subscribed` on stderr once
-//! its subscription stands.
+//! (or `echo`) says `subscribed` on stderr once its subscription stands.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -25,10 +30,12 @@ use mqttvpn::mqtt::codec::ClientPacket;
 use mqttvpn::mqtt::{Event, Options, QoS, Session};
 
 /// What a bad command line prints.
-const USAGE: &str = "usage: broker_bench pub|sub|rtt [--broker HOST:PORT] [--topic T] \
-                     [--size BYTES] [--seconds S] [--warmup S] [--count N] [--cpu-pid PID]";
+const USAGE: &str = "usage: broker_bench pub|sub|rtt|echo [--broker HOST:PORT] [--topic T] \
+                     [--size BYTES] [--seconds S] [--warmup S] [--count N] [--cpu-pid PID] \
+                     [--reply-topic R] [--interval-ms MS]";
 /// Every flag, space-separated.
-const FLAGS: &str = "--broker --topic --size --seconds --warmup --count --cpu-pid";
+const FLAGS: &str =
+    "--broker --topic --size --seconds --warmup --count --cpu-pid --reply-topic --interval-ms";
 
 /// Turns an error of the MQTT module into an I/O error.
 fn io<T, E: std::error::Error + Send + Sync + 'static>(result: Result<T, E>) -> io::Result<T> {
@@ -221,14 +228,17 @@ fn subscriber(flags: &Flags) -> io::Result<String> {
 }
 
 /// Times `--count` round trips of a `--size`-byte message through the
-/// broker, after 10 untimed ones.
+/// broker, after 10 untimed ones: to itself, or to an `echo` client and
+/// back when `--reply-topic` is given; `--interval-ms` apart.
 fn round_trips(flags: &Flags) -> io::Result<String> {
     let (count, size) = (flags.get("--count", 200usize)?, flags.get("--size", 100)?);
+    let interval = Duration::from_millis(flags.get("--interval-ms", 0u64)?);
     let mut client = Client::connect(flags, "rtt", size + 1024)?;
     let (topic, payload) = (flags.topic()?, vec![0x5a; size]);
-    client.subscribe(&topic)?;
+    client.subscribe(&flags.get("--reply-topic", topic.clone())?)?;
     let mut micros = Vec::with_capacity(count);
     for i in 0..count.max(1) + 10 {
+        std::thread::sleep(interval);
         let start = Instant::now();
         io(client.session.publish(&topic, &payload))?;
         client.expect(5.0, |e| matches!(e, Event::Publish { .. }))?;
@@ -244,6 +254,37 @@ fn round_trips(flags: &Flags) -> io::Result<String> {
     ))
 }
 
+/// Publishes every message that arrives on `--topic` again on
+/// `--reply-topic`, for `--seconds`.
+fn echo(flags: &Flags) -> io::Result<String> {
+    let seconds = flags.get("--seconds", 60.0)?;
+    let reply: String = flags.get("--reply-topic", String::new())?;
+    if reply.is_empty() {
+        return Err(io::Error::other("echo needs --reply-topic"));
+    }
+    let mut client = Client::connect(flags, "echo", 64 * 1024)?;
+    client.subscribe(&flags.topic()?)?;
+    eprintln!("subscribed");
+    let (mut echoed, mut payload) = (0u64, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    loop {
+        let got = client.run(deadline, |e| {
+            if let Event::Publish { payload: p, .. } = e {
+                payload.clear();
+                payload.extend_from_slice(p);
+                return true;
+            }
+            false
+        })?;
+        if !got {
+            break;
+        }
+        io(client.session.publish(&reply, &payload))?;
+        echoed += 1;
+    }
+    Ok(format!("{{\"echoed\":{echoed}}}"))
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let command = argv.first().map_or("", String::as_str);
@@ -256,6 +297,7 @@ fn main() -> ExitCode {
         "pub" if unknown.is_none() => publisher(&flags),
         "sub" if unknown.is_none() => subscriber(&flags),
         "rtt" if unknown.is_none() => round_trips(&flags),
+        "echo" if unknown.is_none() => echo(&flags),
         _ => {
             eprintln!(
                 "broker_bench: unknown {:?}\n{USAGE}",

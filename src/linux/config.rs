@@ -43,8 +43,10 @@ pub struct Settings {
     #[arg(short = 'a', long)]
     pub address: Option<Ipv4Addr>,
     /// Broker URL: tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://.
+    /// Repeat for redundant brokers: the node keeps a session with each.
     #[arg(short = 'b', long)]
-    pub broker: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub broker: Vec<String>,
     /// Netmask of the VPN subnet [default: 255.255.255.0].
     #[arg(short = 'm', long)]
     pub netmask: Option<Ipv4Addr>,
@@ -110,6 +112,16 @@ pub struct Settings {
     /// Also run an MQTT broker in this process, listening on ADDR:PORT.
     #[arg(long, value_name = "ADDR:PORT")]
     pub broker_listen: Option<SocketAddr>,
+    /// Read and write the TUN device without segmentation offload (one
+    /// packet per system call). Offload is local to this host: the wire
+    /// format is the same either way.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_offload: bool,
+    /// Worker threads [default: 1]; more only help when the node, not the
+    /// broker, is the bottleneck.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u8>,
     /// Read settings from this TOML file (command-line flags win).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -283,8 +295,9 @@ pub struct NodeConfig {
     pub netmask: Ipv4Addr,
     /// Optional IPv6 address and prefix length of the interface.
     pub ipv6: Option<(Ipv6Addr, u8)>,
-    /// The broker.
-    pub broker: BrokerUrl,
+    /// The brokers, at least one; with several the node keeps a session
+    /// with each.
+    pub brokers: Vec<BrokerUrl>,
     /// Broker user name and password.
     pub credentials: Option<(String, String)>,
     /// VPN password; empty means plain mode.
@@ -305,6 +318,10 @@ pub struct NodeConfig {
     pub broker_listen: Option<SocketAddr>,
     /// Debug logging.
     pub debug: bool,
+    /// TUN segmentation offload (virtio-net header, GSO reads, GRO writes).
+    pub offload: bool,
+    /// Runtime worker threads; 1 runs everything on the main thread.
+    pub threads: u8,
 }
 
 impl NodeConfig {
@@ -335,7 +352,11 @@ impl Settings {
         Settings {
             interface: self.interface.or(file.interface),
             address: self.address.or(file.address),
-            broker: self.broker.or(file.broker),
+            broker: if self.broker.is_empty() {
+                file.broker
+            } else {
+                self.broker
+            },
             netmask: self.netmask.or(file.netmask),
             user: self.user.or(file.user),
             broker_password: self.broker_password.or(file.broker_password),
@@ -359,6 +380,8 @@ impl Settings {
             client_key: self.client_key.or(file.client_key),
             insecure: self.insecure || file.insecure,
             broker_listen: self.broker_listen.or(file.broker_listen),
+            no_offload: self.no_offload || file.no_offload,
+            threads: self.threads.or(file.threads),
             config: self.config,
         }
     }
@@ -376,15 +399,29 @@ impl Settings {
         let address = settings.address.ok_or_else(|| {
             usage("missing the node's VPN address: give -a <IPv4>, e.g. -a 10.0.1.1")
         })?;
-        let broker = match (&settings.broker, settings.broker_listen) {
-            (Some(url), _) => url.parse()?,
-            (None, Some(listen)) => local_broker_url(listen),
-            (None, None) => {
+        let brokers: Vec<BrokerUrl> = match (settings.broker.as_slice(), settings.broker_listen) {
+            ([], Some(listen)) => vec![local_broker_url(listen)],
+            ([], None) => {
                 return Err(usage(
                     "missing the broker: give -b <URL>, e.g. -b tcp://broker.example:1883 (or --broker-listen to serve one)",
                 ));
             }
+            (urls, _) => urls.iter().map(|u| u.parse()).collect::<Result<_, _>>()?,
         };
+        if let Some(twice) = brokers
+            .iter()
+            .enumerate()
+            .find(|(i, b)| brokers[..*i].contains(b))
+        {
+            return Err(usage(format!(
+                "broker {} is given twice: each -b must name a different broker",
+                twice.1
+            )));
+        }
+        let threads = settings.threads.unwrap_or(1);
+        if threads == 0 || threads > 16 {
+            return Err(usage(format!("--threads {threads} is out of range 1..=16")));
+        }
         let netmask = settings.netmask.unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
         if u32::from(netmask).leading_ones() + u32::from(netmask).trailing_zeros() != 32 {
             return Err(usage(format!(
@@ -447,10 +484,13 @@ impl Settings {
             client_auth: settings.client_cert.zip(settings.client_key),
             insecure: settings.insecure,
         };
-        let tls_used = matches!(broker.transport, Transport::Tls | Transport::Wss);
+        let tls_used = brokers
+            .iter()
+            .any(|b| matches!(b.transport, Transport::Tls | Transport::Wss));
         if !tls_used && (tls.ca_file.is_some() || tls.client_auth.is_some() || tls.insecure) {
             return Err(usage(format!(
-                "TLS options given but the broker URL {broker} is not ssl://, mqtts:// or wss://"
+                "TLS options given but the broker URL {} is not ssl://, mqtts:// or wss://",
+                brokers[0]
             )));
         }
         Ok(NodeConfig {
@@ -458,7 +498,7 @@ impl Settings {
             address,
             netmask,
             ipv6: settings.ipv6.map(|a| (a, prefix_len)),
-            broker,
+            brokers,
             credentials,
             vpn_password: vpn_password.unwrap_or_default(),
             client_id,
@@ -469,8 +509,24 @@ impl Settings {
             tls,
             broker_listen: settings.broker_listen,
             debug: settings.debug,
+            offload: !settings.no_offload,
+            threads,
         })
     }
+}
+
+/// A TOML value that is one string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// The URL of the in-process broker as seen from this host.
@@ -563,7 +619,7 @@ mod tests {
     fn minimal() -> Settings {
         Settings {
             address: Some(Ipv4Addr::new(10, 0, 1, 1)),
-            broker: Some("tcp://127.0.0.1:1883".into()),
+            broker: vec!["tcp://127.0.0.1:1883".into()],
             ..Settings::default()
         }
     }

@@ -76,7 +76,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let tun = Arc::new(tun::open(&config)?);
     let name = tun.name().unwrap_or_else(|_| "?".into());
     tracing::info!(
-        "interface {name} up: {}/{} mtu {}, {} mode, broker {}",
+        "interface {name} up: {}/{} mtu {}, {} mode, offload {}, broker {}",
         config.address,
         u32::from(config.netmask).leading_ones(),
         config.mtu,
@@ -85,7 +85,13 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         } else {
             "plain"
         },
-        config.broker
+        if config.offload { "on" } else { "off" },
+        config
+            .brokers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" + ")
     );
     let shared = Arc::new(SharedCounters::default());
     let subscriptions: Vec<String> = tunnel
@@ -94,7 +100,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         .map(|t| t.as_str().to_owned())
         .collect();
     tracing::info!("subscriptions: {}", subscriptions.join(", "));
-    let brokers = [config.broker.clone()];
+    let brokers = &config.brokers;
     let (connections_tx, connections) = mpsc::channel(brokers.len());
     let mut handles = Vec::new();
     let mut inbound_links = Vec::new();

@@ -256,47 +256,56 @@ pub async fn outbound(
 ) -> Result<(), RunError> {
     let mtu = tunnel.config().mtu;
     let mut publisher = Publisher::new(tunnel);
-    let mut packet = vec![0u8; mtu + 1];
-    let mut pool = BatchPool::new(BATCHES_IN_FLIGHT, BATCH_BYTES + mtu + 1024);
+    let mut reads = TunReads::new(mtu);
+    let per_packet = 5 + 2 + crate::topic::MAX_TOPIC_LEN + 128;
+    let mut pool = BatchPool::new(
+        BATCHES_IN_FLIGHT,
+        BATCH_BYTES + 65_536 + reads.capacity() * per_packet,
+    );
     let mut sync = CounterSync::new(shared.clone(), Direction::Outbound);
     loop {
-        let mut len = match tun.try_recv(&mut packet) {
-            Ok(len) => len,
+        let mut count = match reads.try_read(&tun) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 sync.flush(publisher.tunnel().counters());
-                tun.recv(&mut packet).await.map_err(RunError::TunIo)?
+                reads.read(&tun).await
             }
-            Err(e) => return Err(RunError::TunIo(e)),
-        };
+            other => other,
+        }
+        .or_else(skip_bad_read)?;
+        if count == 0 {
+            continue;
+        }
         let any_up = links.iter().any(|l| l.shared.up.load(Ordering::Relaxed));
         let Some(slot) = any_up.then(|| pool.acquire()).flatten() else {
-            lock(&shared.driver).broker_unavailable += 1;
+            lock(&shared.driver).broker_unavailable += count as u64;
             continue;
         };
         let Some(buffer) = pool.buffer(slot) else {
             continue;
         };
-        let mut count = 0u64;
+        let mut framed = 0u64;
         loop {
-            match publisher.push(&packet[..len], buffer) {
-                Ok(()) => count += 1,
-                Err(PublishDrop::Random) => {
-                    return Err(RunError::Random("getrandom failed".into()));
-                }
-                Err(PublishDrop::Tunnel(reason)) => {
-                    tracing::trace!("dropped outbound packet of {len} bytes: {reason}");
+            for packet in reads.packets(count) {
+                match publisher.push(packet, buffer) {
+                    Ok(()) => framed += 1,
+                    Err(PublishDrop::Random) => {
+                        return Err(RunError::Random("getrandom failed".into()));
+                    }
+                    Err(PublishDrop::Tunnel(reason)) => tracing::trace!(
+                        "dropped outbound packet of {} bytes: {reason}",
+                        packet.len()
+                    ),
                 }
             }
-            if count as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
+            if framed as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
                 break;
             }
-            match tun.try_recv(&mut packet) {
-                Ok(n) => len = n,
+            count = match reads.try_read(&tun) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(RunError::TunIo(e)),
-            }
+                other => other.or_else(skip_bad_read)?,
+            };
         }
-        if count > 0 {
+        if framed > 0 {
             let batch = pool.share(slot);
             let mut queued = false;
             for link in &links {
@@ -310,10 +319,128 @@ pub async fn outbound(
                 }
             }
             if !queued {
-                lock(&shared.driver).broker_unavailable += count;
+                lock(&shared.driver).broker_unavailable += framed;
             }
         }
         sync.maybe(publisher.tunnel().counters());
+    }
+}
+
+/// A TUN read that failed on what was read (a malformed offload header, a
+/// packet too long for the buffers) loses that read only; any other error
+/// ends the node.
+fn skip_bad_read(e: std::io::Error) -> Result<usize, RunError> {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, Other};
+    if matches!(e.kind(), InvalidData | InvalidInput | Other) {
+        tracing::debug!("dropped a TUN read: {e}");
+        Ok(0)
+    } else {
+        Err(RunError::TunIo(e))
+    }
+}
+
+/// Buffers for TUN reads: with offload one read returns a TCP or UDP
+/// super-segment of up to 64 KB that is split into MTU-sized packets here
+/// (the packets on the wire are the same as without offload).
+struct TunReads {
+    original: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+}
+
+impl TunReads {
+    fn new(mtu: usize) -> Self {
+        // Enough packets for a 64 KB segment at the smallest MSS of this MTU.
+        let count = (65_535 / mtu.saturating_sub(60).max(500) + 2).min(tun_rs::IDEAL_BATCH_SIZE);
+        Self {
+            original: vec![0; tun_rs::VIRTIO_NET_HDR_LEN + 65_535],
+            bufs: vec![vec![0; mtu + 64]; count],
+            sizes: vec![0; count],
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.bufs.len()
+    }
+
+    async fn read(&mut self, tun: &AsyncDevice) -> std::io::Result<usize> {
+        tun.recv_multiple(&mut self.original, &mut self.bufs, &mut self.sizes, 0)
+            .await
+    }
+
+    fn try_read(&mut self, tun: &AsyncDevice) -> std::io::Result<usize> {
+        tun.try_recv_multiple(&mut self.original, &mut self.bufs, &mut self.sizes, 0)
+    }
+
+    fn packets(&self, count: usize) -> impl Iterator<Item = &[u8]> {
+        self.bufs
+            .iter()
+            .zip(&self.sizes)
+            .take(count)
+            .map(|(buf, &len)| &buf[..len.min(buf.len())])
+    }
+}
+
+/// Room in front of each packet written to the TUN device, for the
+/// virtio-net header that offload writes carry.
+const TUN_HEADROOM: usize = 16;
+/// Packets collected before one TUN write call.
+const TUN_WRITE_BATCH: usize = 64;
+
+/// Packets received from the brokers, written to the TUN device together:
+/// with offload, consecutive TCP segments of one flow are coalesced (GRO)
+/// into one write, so the kernel handles one large segment instead of many.
+struct TunWrites {
+    bufs: Vec<Vec<u8>>,
+    room: usize,
+    count: usize,
+    gro: tun_rs::GROTable,
+}
+
+impl TunWrites {
+    fn new(mtu: usize) -> Self {
+        let room = mtu + 1024;
+        // GRO appends the segments of a flow to its first packet's buffer,
+        // and only where the capacity allows: room for a 64 KB segment.
+        let buffer = || {
+            let mut buf = Vec::with_capacity(TUN_HEADROOM + 65_535 + room);
+            buf.resize(TUN_HEADROOM + room, 0);
+            buf
+        };
+        Self {
+            bufs: (0..TUN_WRITE_BATCH).map(|_| buffer()).collect(),
+            room,
+            count: 0,
+            gro: tun_rs::GROTable::default(),
+        }
+    }
+
+    /// Where the next packet goes.
+    fn slot(&mut self) -> &mut [u8] {
+        let buf = &mut self.bufs[self.count];
+        buf.resize(TUN_HEADROOM + self.room, 0);
+        &mut buf[TUN_HEADROOM..]
+    }
+
+    /// The packet of `len` bytes is in the slot; true when the batch is
+    /// full.
+    fn commit(&mut self, len: usize) -> bool {
+        self.bufs[self.count].truncate(TUN_HEADROOM + len);
+        self.count += 1;
+        self.count == self.bufs.len()
+    }
+
+    async fn flush(&mut self, tun: &AsyncDevice) {
+        if self.count == 0 {
+            return;
+        }
+        let n = std::mem::take(&mut self.count);
+        if let Err(e) = tun
+            .send_multiple(&mut self.gro, &mut self.bufs[..n], TUN_HEADROOM)
+            .await
+        {
+            tracing::debug!("TUN write of {n} packets: {e}");
+        }
     }
 }
 
@@ -409,7 +536,7 @@ pub async fn inbound(
     let start = tokio::time::Instant::now();
     let now_ms = move || start.elapsed().as_millis() as u64;
     let mut buf = vec![0u8; READ_BUFFER];
-    let mut packet = vec![0u8; tunnel.config().mtu + 1024];
+    let mut writes = TunWrites::new(tunnel.config().mtu);
     let mut sync = CounterSync::new(shared.clone(), Direction::Inbound);
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
@@ -463,7 +590,7 @@ pub async fn inbound(
                 let link = &mut links[i];
                 let mut input = &buf[..n];
                 while !input.is_empty() {
-                    let fed = match link.link.feed(input, now_ms(), &mut tunnel, &mut packet) {
+                    let fed = match link.link.feed(input, now_ms(), &mut tunnel, writes.slot()) {
                         Ok(fed) => fed,
                         Err(e) => {
                             link.lost(describe(e), &shared);
@@ -478,8 +605,8 @@ pub async fn inbound(
                         tracing::info!("connected to {}; subscribing", link.shared.url);
                     }
                     if let Some(len) = fed.packet {
-                        if let Err(e) = tun.send(&packet[..len]).await {
-                            tracing::debug!("TUN write of {len} bytes: {e}");
+                        if writes.commit(len) {
+                            writes.flush(&tun).await;
                         }
                     }
                     if fed.needs_flush && !link.flush(now_ms()) {
@@ -487,6 +614,7 @@ pub async fn inbound(
                         break;
                     }
                 }
+                writes.flush(&tun).await;
                 link.flush(now_ms());
                 let oversize = link.link.take_oversize();
                 if oversize > 0 {

@@ -23,7 +23,8 @@ pub fn open(config: &NodeConfig) -> Result<AsyncDevice, RunError> {
     let mut builder = DeviceBuilder::new()
         .packet_information(false)
         .ipv4(config.address, prefix_len, None)
-        .mtu(config.mtu);
+        .mtu(config.mtu)
+        .offload(config.offload);
     if let Some(name) = &config.interface {
         builder = builder.name(name);
     }

@@ -1,0 +1,127 @@
+//! The Linux driver's per-packet path allocates nothing in steady state: a
+//! counting global allocator watches packets being sealed and framed into
+//! pooled batches, and the same bytes (a broker forwards a QoS 0 PUBLISH
+//! unchanged) being parsed by the MQTT session and opened into packets.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mqttvpn::linux::pipeline::{BatchPool, BrokerLink, Publisher};
+use mqttvpn::mqtt::session::Options;
+use mqttvpn::tunnel::{Config, Tunnel};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// An IPv4 packet of `len` bytes from 10.0.1.1 to 10.0.1.2.
+fn packet(len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&[10, 0, 1, 1]);
+    p[16..20].copy_from_slice(&[10, 0, 1, 2]);
+    p
+}
+
+/// A receiving link whose session a broker accepted and whose
+/// subscription it granted.
+fn connected_link() -> BrokerLink {
+    let mut options = Options::new("alloc-test");
+    options.max_incoming = 1500 + 1024;
+    let mut link = BrokerLink::new(options, vec!["mqttip/10.0.1.2".into()]).unwrap();
+    link.start(0);
+    let mut tunnel = Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 2))).unwrap();
+    let mut out = vec![0u8; 4096];
+    let connack = [0x20, 2, 0, 0];
+    let fed = link.feed(&connack, 1, &mut tunnel, &mut out).unwrap();
+    assert!(
+        fed.connected,
+        "the CONNACK is taken as the session being up"
+    );
+    let n = link.session().transmit().len();
+    link.session().consume(n, 1);
+    let suback = [0x90, 3, 0, 1, 0];
+    link.feed(&suback, 2, &mut tunnel, &mut out).unwrap();
+    link
+}
+
+#[test]
+fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
+    for password in [&b"pw"[..], &b""[..]] {
+        let sender =
+            Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 1)).with_password(password)).unwrap();
+        let mut receiver =
+            Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 2)).with_password(password)).unwrap();
+        let mut publisher = Publisher::new(sender);
+        let mut pool = BatchPool::new(4, 64 * 1024 + 8 * 1024);
+        let mut link = connected_link();
+        let mut out = vec![0u8; 1500 + 1024];
+        let sizes = [1400, 84, 1500, 576];
+        let packets: Vec<Vec<u8>> = sizes.iter().map(|&n| packet(n)).collect();
+        let mut delivered = 0u64;
+        let mut run = |rounds: usize, delivered: &mut u64| {
+            for _ in 0..rounds {
+                let slot = pool.acquire().expect("a free batch: each is dropped below");
+                let buffer = pool.buffer(slot).unwrap();
+                for packet in packets.iter().cycle().take(40) {
+                    publisher.push(packet, buffer).unwrap();
+                }
+                let batch = pool.share(slot);
+                // What the broker's writer would do: the bytes go out, the
+                // broker forwards each PUBLISH unchanged, the receiver parses.
+                let mut input = &batch[..];
+                while !input.is_empty() {
+                    let fed = link.feed(input, 10, &mut receiver, &mut out).unwrap();
+                    input = &input[fed.used..];
+                    if let Some(len) = fed.packet {
+                        assert_eq!(&out[..len], &packets[(*delivered % 4) as usize][..]);
+                        *delivered += 1;
+                    }
+                }
+                drop(batch);
+            }
+        };
+        run(8, &mut delivered); // warm-up: the pool makes its buffers
+        let before = allocations();
+        run(100, &mut delivered);
+        let after = allocations();
+        assert_eq!(
+            after - before,
+            0,
+            "allocations while framing and parsing 4000 packets (password {password:?})"
+        );
+        assert_eq!(delivered, 108 * 40, "every packet came back intact");
+        assert_eq!(pool.len(), 1, "one batch buffer is reused throughout");
+    }
+}
