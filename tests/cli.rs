@@ -139,3 +139,16 @@ fn without_privileges_the_node_says_how_to_get_them_and_exits_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn status_without_a_running_node_says_so_and_exits_1() {
+    let (code, stderr) = run(&["status", "--control", "/nonexistent/mq9.sock"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the node at /nonexistent/mq9.sock"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["status", "--bogus"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("usage: mqtt_vpn status"), "{stderr}");
+}

@@ -36,6 +36,7 @@ fn connect_without_login_matches_rumqttc() {
         password: None,
         keepalive_secs: 30,
         clean_session: true,
+        will: None,
     });
     assert_eq!(our_bytes(ours), rumqttc_bytes(|b| theirs.write(b)));
 }
@@ -51,7 +52,43 @@ fn connect_with_login_matches_rumqttc() {
         password: Some(b"pass word"),
         keepalive_secs: 65_535,
         clean_session: true,
+        will: None,
     });
+    assert_eq!(our_bytes(ours), rumqttc_bytes(|b| theirs.write(b)));
+}
+
+#[test]
+fn a_connect_with_a_retained_will_and_login_matches_rumqttc() {
+    let mut theirs = r::Connect::new("node-10.0.1.1");
+    theirs.keep_alive = 20;
+    theirs.set_login("u", "p");
+    theirs.last_will = Some(r::LastWill::new(
+        "mqttip-status/10.0.1.1",
+        &b"{\"online\":false}"[..],
+        RQoS::AtMostOnce,
+        true,
+    ));
+    let mut options = Options::new("node-10.0.1.1")
+        .with_login("u", b"p")
+        .with_keepalive(20);
+    options.will = Some(mqttvpn::mqtt::WillOptions {
+        topic: "mqttip-status/10.0.1.1".into(),
+        payload: b"{\"online\":false}".to_vec(),
+        retain: true,
+    });
+    let mut session = Session::new(options).unwrap();
+    session.connect(0);
+    assert_eq!(session.transmit(), rumqttc_bytes(|b| theirs.write(b)));
+}
+
+#[test]
+fn a_retained_publish_matches_rumqttc() {
+    let mut theirs = r::Publish::new("mqttip-status/10.0.1.1", RQoS::AtMostOnce, &b"{}"[..]);
+    theirs.retain = true;
+    let ours = ClientPacket::PublishRetained {
+        topic: "mqttip-status/10.0.1.1",
+        payload: b"{}",
+    };
     assert_eq!(our_bytes(ours), rumqttc_bytes(|b| theirs.write(b)));
 }
 

@@ -15,6 +15,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.get(1).is_some_and(|a| a == "status") {
+        return status(&args[2..]);
+    }
     let settings = match Settings::try_parse_from(args) {
         Ok(settings) => settings,
         Err(e) => {
@@ -55,6 +59,37 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mqtt_vpn: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `mqtt_vpn status [-i IFACE | --control PATH]`: prints the report of a
+/// running node (its brokers, peers and counters).
+fn status(args: &[OsString]) -> ExitCode {
+    const USAGE: &str = "usage: mqtt_vpn status [-i <interface> | --control <socket>]";
+    let socket = match args {
+        [] => None,
+        [flag, value] if flag == "-i" || flag == "--interface" => {
+            Some(super::control::default_socket(&value.to_string_lossy()))
+        }
+        [flag, value] if flag == "--control" => Some(value.into()),
+        [flag] if flag == "-h" || flag == "--help" => {
+            println!("Prints a running node's brokers, peers and counters.\n\n{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("mqtt_vpn status: unexpected arguments\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match super::control::status(socket.as_deref()) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mqtt_vpn status: {e}");
             ExitCode::from(1)
         }
     }

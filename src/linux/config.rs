@@ -122,6 +122,18 @@ pub struct Settings {
     /// broker, is the bottleneck.
     #[arg(long, value_name = "N")]
     pub threads: Option<u8>,
+    /// Do not publish this node's retained status (nor its Last Will) on
+    /// `<prefix>-status/<address>`, nor read other nodes' statuses.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_presence: bool,
+    /// Control socket that `mqtt_vpn status` reads
+    /// [default: /run/mqtt_vpn/<interface>.sock].
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Serve Prometheus metrics over HTTP on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
     /// Read settings from this TOML file (command-line flags win).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -322,6 +334,12 @@ pub struct NodeConfig {
     pub offload: bool,
     /// Runtime worker threads; 1 runs everything on the main thread.
     pub threads: u8,
+    /// Publish and read status messages.
+    pub presence: bool,
+    /// Control socket path, if not the default.
+    pub control: Option<PathBuf>,
+    /// Prometheus metrics listen address.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -382,6 +400,9 @@ impl Settings {
             broker_listen: self.broker_listen.or(file.broker_listen),
             no_offload: self.no_offload || file.no_offload,
             threads: self.threads.or(file.threads),
+            no_presence: self.no_presence || file.no_presence,
+            control: self.control.or(file.control),
+            metrics: self.metrics.or(file.metrics),
             config: self.config,
         }
     }
@@ -511,6 +532,9 @@ impl Settings {
             debug: settings.debug,
             offload: !settings.no_offload,
             threads,
+            presence: !settings.no_presence,
+            control: settings.control,
+            metrics: settings.metrics,
         })
     }
 }

@@ -17,8 +17,10 @@
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod node;
 pub mod pipeline;
+pub mod presence;
 pub mod tls;
 pub mod transport;
 #[allow(unsafe_code)]
@@ -34,7 +36,13 @@ use node::SharedCounters;
 use pipeline::BrokerLink;
 use tokio::sync::mpsc;
 
-use crate::mqtt::session::Options;
+use crate::mqtt::session::{Options, WillOptions};
+use presence::{Presence, Status};
+use std::sync::Mutex;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A failure while the node runs.
 #[derive(Debug, Error)]
@@ -61,6 +69,9 @@ pub enum RunError {
     /// [`Settings::resolve`]).
     #[error("configuration: {0}")]
     Config(String),
+    /// The control socket or the metrics listener could not start.
+    #[error("{0}")]
+    Control(String),
     /// The async runtime could not start or a task died.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -94,20 +105,47 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             .join(" + ")
     );
     let shared = Arc::new(SharedCounters::default());
-    let subscriptions: Vec<String> = tunnel
+    let presence = Arc::new(Mutex::new(Presence::new(
+        &config.prefix,
+        Status {
+            node: config.client_id.clone(),
+            address: config.address,
+            ipv6: config.ipv6.map(|(a, _)| a),
+            online: true,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            wire: vec!["v1".to_owned()],
+            mtu: config.mtu,
+            since: Some(presence::unix_now()),
+        },
+    )));
+    let mut subscriptions: Vec<String> = tunnel
         .subscriptions()
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect();
+    let mut options = session_options(&config);
+    if config.presence {
+        let p = lock(&presence);
+        subscriptions.push(p.filter());
+        options.will = Some(WillOptions {
+            topic: p.topic(),
+            payload: p.offline_message(None),
+            retain: true,
+        });
+    }
     tracing::info!("subscriptions: {}", subscriptions.join(", "));
     let brokers = &config.brokers;
     let (connections_tx, connections) = mpsc::channel(brokers.len());
     let mut handles = Vec::new();
+    let mut link_reports = Vec::new();
     let mut inbound_links = Vec::new();
     let mut connectors = Vec::new();
     for (index, url) in brokers.iter().enumerate() {
-        let session = BrokerLink::new(session_options(&config), subscriptions.clone())
-            .map_err(RunError::Config)?;
+        let mut session =
+            BrokerLink::new(options.clone(), subscriptions.clone()).map_err(RunError::Config)?;
+        if config.presence {
+            session = session.with_presence(presence.clone());
+        }
         let connector = transport::Connector::new(url, &config.tls)?;
         let parts = node::link(
             index,
@@ -116,6 +154,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             connections_tx.clone(),
             shared.clone(),
         );
+        link_reports.push(parts.shared);
         handles.push(parts.handle);
         inbound_links.push(parts.inbound);
         connectors.push(tokio::spawn(parts.connector));
@@ -128,13 +167,38 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         duplicate,
         shared.clone(),
     ));
+    let (stop, stop_rx) = mpsc::channel(1);
     let mut inbound = tokio::spawn(node::inbound(
         tun,
         inbound_links,
         connections,
         tunnel,
         shared.clone(),
+        config.presence.then(|| presence.clone()),
+        stop_rx,
     ));
+    let sources = control::Sources {
+        interface: name.clone(),
+        counters: shared.clone(),
+        links: link_reports,
+        presence,
+    };
+    let socket = config
+        .control
+        .clone()
+        .unwrap_or_else(|| control::default_socket(&name));
+    let control_task = tokio::spawn({
+        let sources = sources.clone();
+        async move {
+            if let Err(e) = control::serve_control(socket, sources).await {
+                tracing::warn!("no control socket, `mqtt_vpn status` will not work: {e}");
+            }
+        }
+    });
+    let mut metrics_task = match config.metrics {
+        Some(addr) => tokio::spawn(control::serve_metrics(addr, sources)),
+        None => tokio::spawn(std::future::pending()),
+    };
     let signal_error = |e: std::io::Error| RunError::Runtime(format!("signal handler: {e}"));
     let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
@@ -146,10 +210,19 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             _ = usr1.recv() => tracing::info!("counters: {}", shared.summary()),
             r = &mut outbound => break task_result(r),
             r = &mut inbound => break task_result(r),
+            r = &mut metrics_task => break task_result(r),
         }
     };
     outbound.abort();
+    if !inbound.is_finished() {
+        // A clean stop: offline status and DISCONNECT to every broker.
+        let _ = stop.try_send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), &mut inbound).await;
+    }
     inbound.abort();
+    control_task.abort();
+    metrics_task.abort();
+    let _ = control_task.await;
     for connector in connectors {
         connector.abort();
     }

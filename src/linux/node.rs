@@ -22,7 +22,7 @@
 
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -122,6 +122,7 @@ struct CounterSync {
     shared: Arc<SharedCounters>,
     direction: Direction,
     last: Instant,
+    dirty: bool,
 }
 
 impl CounterSync {
@@ -130,13 +131,21 @@ impl CounterSync {
             shared,
             direction,
             last: Instant::now(),
+            dirty: false,
         }
     }
 
     fn maybe(&mut self, counters: &Counters) {
         if self.last.elapsed() >= COUNTER_PERIOD {
             self.flush(counters);
+        } else {
+            self.dirty = true;
         }
+    }
+
+    /// When unflushed counts should be flushed, if there are any.
+    fn due(&self) -> Option<Instant> {
+        self.dirty.then(|| self.last + COUNTER_PERIOD)
     }
 
     fn flush(&mut self, counters: &Counters) {
@@ -146,6 +155,7 @@ impl CounterSync {
         };
         lock(slot).clone_from(counters);
         self.last = Instant::now();
+        self.dirty = false;
     }
 }
 
@@ -166,6 +176,23 @@ pub struct LinkShared {
     /// The broker accepted the session and the connection has not been lost
     /// since; the outbound task only queues batches for links that are up.
     pub up: AtomicBool,
+    /// Sessions the broker accepted.
+    pub connects: AtomicU64,
+    /// The broker's last PINGREQ round trip, in milliseconds.
+    pub rtt_ms: AtomicU64,
+    /// Why the last connection attempt or session failed.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl LinkShared {
+    fn set_error(&self, why: &str) {
+        *lock(&self.last_error) = Some(why.to_owned());
+    }
+
+    /// The last error, if any.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
 }
 
 /// One broker as the outbound task sees it.
@@ -194,6 +221,8 @@ pub type NewConnection = (usize, Box<dyn BrokerStream>);
 
 /// Everything the tasks of one broker link need, made by [`link`].
 pub struct LinkParts {
+    /// For reports.
+    pub shared: Arc<LinkShared>,
     /// For the outbound task.
     pub handle: LinkHandle,
     /// For the inbound task.
@@ -214,17 +243,21 @@ pub fn link(
     let link_shared = Arc::new(LinkShared {
         url: connector.url().to_string(),
         up: AtomicBool::new(false),
+        connects: AtomicU64::new(0),
+        rtt_ms: AtomicU64::new(0),
+        last_error: Mutex::new(None),
     });
     let (data_tx, data_rx) = mpsc::channel(BATCHES_IN_FLIGHT);
     let (ended_tx, ended_rx) = mpsc::channel(1);
     LinkParts {
+        shared: link_shared.clone(),
         handle: LinkHandle {
             shared: link_shared.clone(),
             data: data_tx,
         },
         inbound: InboundLink {
             link,
-            shared: link_shared,
+            shared: link_shared.clone(),
             data: Arc::new(tokio::sync::Mutex::new(data_rx)),
             ended: ended_tx,
             reader: None,
@@ -238,6 +271,7 @@ pub fn link(
             connections,
             ended_rx,
             shared,
+            link_shared,
         )),
     }
 }
@@ -484,6 +518,7 @@ async fn connect_loop(
     connections: mpsc::Sender<NewConnection>,
     mut ended: mpsc::Receiver<(bool, String)>,
     shared: Arc<SharedCounters>,
+    link: Arc<LinkShared>,
 ) {
     let url = connector.url().to_string();
     let mut backoff = MIN_BACKOFF;
@@ -506,6 +541,7 @@ async fn connect_loop(
             }
             Err(e) => {
                 lock(&shared.driver).connection_errors += 1;
+                link.set_error(&e.to_string());
                 tracing::warn!(
                     "broker {url}: {e}; retrying in {:.1}s",
                     backoff.as_secs_f32()
@@ -518,20 +554,26 @@ async fn connect_loop(
 }
 
 enum Wake {
+    Stop,
     Connection(Option<NewConnection>),
     Read(usize, std::io::Result<usize>),
     Timer,
 }
 
-/// Drives every broker session: takes new connections, reads and parses
-/// what the brokers send, writes received packets to the TUN device, runs
-/// the keepalive timers, and reports lost connections to the connectors.
+/// Presence, if the node announces itself.
+pub type SharedPresence = Option<Arc<Mutex<super::presence::Presence>>>;
+
+/// Drives every broker session (see the module docs). When `stop` fires
+/// it says goodbye: an offline status (if `presence`), a DISCONNECT to
+/// every broker, and waits up to a second for the writers to send them.
 pub async fn inbound(
     tun: Arc<AsyncDevice>,
     mut links: Vec<InboundLink>,
     mut connections: mpsc::Receiver<NewConnection>,
     mut tunnel: Tunnel,
     shared: Arc<SharedCounters>,
+    presence: SharedPresence,
+    mut stop: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
     let start = tokio::time::Instant::now();
     let now_ms = move || start.elapsed().as_millis() as u64;
@@ -547,11 +589,17 @@ pub async fn inbound(
             .filter(|l| l.reader.is_some())
             .filter_map(|l| l.link.poll_timeout())
             .min();
-        let at = deadline.map_or(start + Duration::from_secs(86_400 * 365), |ms| {
+        let mut at = deadline.map_or(start + Duration::from_secs(86_400 * 365), |ms| {
             start + Duration::from_millis(ms)
         });
+        if let Some(due) = sync.due() {
+            at = at.min(tokio::time::Instant::from_std(due));
+        }
         timer.as_mut().reset(at);
         let wake = poll_fn(|cx| {
+            if stop.poll_recv(cx).is_ready() {
+                return Poll::Ready(Wake::Stop);
+            }
             if let Poll::Ready(c) = connections.poll_recv(cx) {
                 return Poll::Ready(Wake::Connection(c));
             }
@@ -572,6 +620,10 @@ pub async fn inbound(
         })
         .await;
         match wake {
+            Wake::Stop => {
+                goodbye(&mut links, presence.as_ref(), now_ms()).await;
+                return Ok(());
+            }
             Wake::Connection(None) => {
                 return Err(RunError::Runtime("every broker connector stopped".into()));
             }
@@ -601,8 +653,18 @@ pub async fn inbound(
                     if fed.connected {
                         link.established = true;
                         link.shared.up.store(true, Ordering::Relaxed);
+                        link.shared.connects.fetch_add(1, Ordering::Relaxed);
                         lock(&shared.driver).connects += 1;
                         tracing::info!("connected to {}; subscribing", link.shared.url);
+                        if let Some(presence) = &presence {
+                            let (topic, message) = {
+                                let p = lock(presence);
+                                (p.topic(), p.online_message())
+                            };
+                            if let Err(e) = link.link.session().publish_retained(&topic, &message) {
+                                tracing::warn!("cannot publish this node's status: {e}");
+                            }
+                        }
                     }
                     if let Some(len) = fed.packet {
                         if writes.commit(len) {
@@ -628,6 +690,8 @@ pub async fn inbound(
                     match link.link.session().handle_timeout(now) {
                         Ok(()) => {
                             link.flush(now);
+                            let rtt = link.link.session().stats().ping_rtt_ms;
+                            link.shared.rtt_ms.store(rtt, Ordering::Relaxed);
                         }
                         Err(e) => link.lost(describe(e), &shared),
                     }
@@ -688,10 +752,47 @@ impl InboundLink {
             return;
         }
         self.close();
+        self.shared.set_error(&why);
         lock(&shared.driver).connection_errors += 1;
         let established = std::mem::take(&mut self.established);
         let _ = self.ended.try_send((established, why));
     }
+}
+
+/// A clean stop: an offline status and a DISCONNECT on every live link,
+/// then up to a second for the writers to send them.
+async fn goodbye(
+    links: &mut [InboundLink],
+    presence: Option<&Arc<Mutex<super::presence::Presence>>>,
+    now_ms: u64,
+) {
+    let farewell = presence.map(|p| {
+        let p = lock(p);
+        (
+            p.topic(),
+            p.offline_message(Some(super::presence::unix_now())),
+        )
+    });
+    let mut writers = Vec::new();
+    for link in links.iter_mut().filter(|l| l.reader.is_some()) {
+        if let Some((topic, message)) = &farewell {
+            let _ = link.link.session().publish_retained(topic, message);
+        }
+        link.link.session().disconnect();
+        link.flush(now_ms);
+        link.shared.up.store(false, Ordering::Relaxed);
+        // Dropping the control sender lets the writer finish and shut the
+        // stream down.
+        link.control = None;
+        link.reader = None;
+        writers.extend(link.writer.take());
+    }
+    let all = async {
+        for writer in writers {
+            let _ = writer.await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
 }
 
 fn describe(e: ConnectionError) -> String {

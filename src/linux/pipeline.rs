@@ -8,7 +8,9 @@
 //! last writer drops them; the session and the tunnel write into buffers
 //! made once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use super::presence::Presence;
 
 use crate::mqtt::codec::{ClientPacket, QoS};
 use crate::mqtt::session::{ConnectionError, Event, Options, Session};
@@ -204,6 +206,8 @@ pub struct BrokerLink {
     session: Session,
     subscriptions: Vec<String>,
     oversize_seen: u64,
+    /// The status topics' prefix (with its `/`) and where they go.
+    presence: Option<(String, Arc<Mutex<Presence>>)>,
 }
 
 impl BrokerLink {
@@ -215,7 +219,16 @@ impl BrokerLink {
             session,
             subscriptions,
             oversize_seen: 0,
+            presence: None,
         })
+    }
+
+    /// Also reads the status messages of other nodes into `presence` (the
+    /// caller adds [`Presence::filter`] to the subscriptions).
+    pub fn with_presence(mut self, presence: Arc<Mutex<Presence>>) -> Self {
+        let prefix = lock(&presence).filter().trim_end_matches('+').to_owned();
+        self.presence = Some((prefix, presence));
+        self
     }
 
     /// The MQTT session.
@@ -260,6 +273,17 @@ impl BrokerLink {
         };
         while let Some(event) = self.session.poll_event() {
             match event {
+                Event::Publish { topic, payload }
+                    if self
+                        .presence
+                        .as_ref()
+                        .is_some_and(|(prefix, _)| topic.starts_with(prefix.as_str())) =>
+                {
+                    // Status messages are rare: a lock here costs nothing per packet.
+                    if let Some((_, presence)) = &self.presence {
+                        lock(presence).handle(topic, payload);
+                    }
+                }
                 Event::Publish { topic, payload } => {
                     match tunnel.handle_inbound(topic, payload, out) {
                         Ok(len) => fed.packet = Some(len),
@@ -285,4 +309,8 @@ impl BrokerLink {
         }
         Ok(fed)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

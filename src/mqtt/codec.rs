@@ -51,6 +51,8 @@ mod publish_flags {
 /// Bits of the CONNECT flags byte.
 mod connect_flags {
     pub const CLEAN_SESSION: u8 = 0x02;
+    pub const WILL: u8 = 0x04;
+    pub const WILL_RETAIN: u8 = 0x20;
     pub const PASSWORD: u8 = 0x40;
     pub const USERNAME: u8 = 0x80;
 }
@@ -236,8 +238,20 @@ impl QoS {
     }
 }
 
-/// The fields of a CONNECT. There is no will; the session is always started
-/// clean by [`crate::mqtt::Session`], but the codec encodes either.
+/// A Last Will: what the broker publishes (at QoS 0) when the connection
+/// ends without a DISCONNECT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Will<'a> {
+    /// Topic name.
+    pub topic: &'a str,
+    /// Message.
+    pub payload: &'a [u8],
+    /// Publish it retained.
+    pub retain: bool,
+}
+
+/// The fields of a CONNECT. The session is always started clean by
+/// [`crate::mqtt::Session`], but the codec encodes either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connect<'a> {
     /// Client identifier; may be empty (the server then assigns one).
@@ -250,6 +264,8 @@ pub struct Connect<'a> {
     pub keepalive_secs: u16,
     /// Ask the server to drop any earlier session state.
     pub clean_session: bool,
+    /// Last Will, if any.
+    pub will: Option<Will<'a>>,
 }
 
 /// A packet a client sends.
@@ -259,6 +275,14 @@ pub enum ClientPacket<'a> {
     Connect(Connect<'a>),
     /// PUBLISH at QoS 0, not retained.
     Publish {
+        /// Topic name.
+        topic: &'a str,
+        /// Application message.
+        payload: &'a [u8],
+    },
+    /// PUBLISH at QoS 0, retained: the broker keeps it for later
+    /// subscribers (an empty payload deletes the retained message).
+    PublishRetained {
         /// Topic name.
         topic: &'a str,
         /// Application message.
@@ -299,6 +323,7 @@ impl ClientPacket<'_> {
         let (kind, flags) = match self {
             Self::Connect(_) => (kind::CONNECT, 0),
             Self::Publish { .. } => (kind::PUBLISH, 0),
+            Self::PublishRetained { .. } => (kind::PUBLISH, 0b0001),
             Self::Subscribe { .. } => (kind::SUBSCRIBE, 0b0010),
             Self::Unsubscribe { .. } => (kind::UNSUBSCRIBE, 0b0010),
             Self::PubAck(_) => (kind::PUBACK, 0),
@@ -324,11 +349,16 @@ impl ClientPacket<'_> {
                 if let Some(password) = c.password {
                     len += string_len(password.len())?;
                 }
+                if let Some(will) = c.will {
+                    len += string_len(will.topic.len())? + string_len(will.payload.len())?;
+                }
                 len
             }
-            Self::Publish { topic, payload } => string_len(topic.len())?
-                .checked_add(payload.len())
-                .ok_or(EncodeError::PacketTooLong)?,
+            Self::Publish { topic, payload } | Self::PublishRetained { topic, payload } => {
+                string_len(topic.len())?
+                    .checked_add(payload.len())
+                    .ok_or(EncodeError::PacketTooLong)?
+            }
             Self::Subscribe { filters, .. } => filters_len(filters, 1)?,
             Self::Unsubscribe { filters, .. } => filters_len(filters, 0)?,
             Self::PubAck(_) | Self::PubRec(_) | Self::PubComp(_) => 2,
@@ -368,10 +398,20 @@ impl ClientPacket<'_> {
                 if c.password.is_some() {
                     flags |= connect_flags::PASSWORD;
                 }
+                if let Some(will) = c.will {
+                    flags |= connect_flags::WILL;
+                    if will.retain {
+                        flags |= connect_flags::WILL_RETAIN;
+                    }
+                }
                 w.put(&PROTOCOL)?;
                 w.put(&[flags])?;
                 w.put(&c.keepalive_secs.to_be_bytes())?;
                 w.put_string(c.client_id.as_bytes())?;
+                if let Some(will) = c.will {
+                    w.put_string(will.topic.as_bytes())?;
+                    w.put_string(will.payload)?;
+                }
                 if let Some(user) = c.username {
                     w.put_string(user.as_bytes())?;
                 }
@@ -379,7 +419,7 @@ impl ClientPacket<'_> {
                     w.put_string(password)?;
                 }
             }
-            Self::Publish { topic, payload } => {
+            Self::Publish { topic, payload } | Self::PublishRetained { topic, payload } => {
                 w.put_string(topic.as_bytes())?;
                 w.put(payload)?;
             }
@@ -902,6 +942,7 @@ mod tests {
             password: None,
             keepalive_secs: 60,
             clean_session: true,
+            will: None,
         }));
         #[rustfmt::skip]
         let expected = [
@@ -922,6 +963,7 @@ mod tests {
             password: Some(b"pw"),
             keepalive_secs: 0x0102,
             clean_session: true,
+            will: None,
         }));
         #[rustfmt::skip]
         let expected = [
@@ -944,6 +986,7 @@ mod tests {
             password: Some(b"pw"),
             keepalive_secs: 0,
             clean_session: true,
+            will: None,
         });
         assert_eq!(
             packet.encoded_len(),

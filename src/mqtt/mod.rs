@@ -67,5 +67,5 @@ pub mod session;
 pub use codec::{ConnectRefused, DecodeError, QoS};
 pub use session::{
     ConnectionError, Event, Options, OptionsError, PublishError, Session, State, Stats,
-    SubscribeError,
+    SubscribeError, WillOptions,
 };

@@ -52,6 +52,20 @@ pub struct Options {
     pub max_incoming: usize,
     /// Transmit buffer size in bytes. Allocated once, in [`Session::new`].
     pub tx_capacity: usize,
+    /// Last Will: published by the broker, at QoS 0, if the connection
+    /// ends without a DISCONNECT.
+    pub will: Option<WillOptions>,
+}
+
+/// An owned Last Will for [`Options::will`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WillOptions {
+    /// Topic name.
+    pub topic: String,
+    /// Message.
+    pub payload: Vec<u8>,
+    /// Publish it retained.
+    pub retain: bool,
 }
 
 impl Options {
@@ -67,6 +81,7 @@ impl Options {
             response_timeout_ms: None,
             max_incoming: 2048,
             tx_capacity: 4096,
+            will: None,
         }
     }
 
@@ -90,6 +105,11 @@ impl Options {
             password: self.password.as_deref(),
             keepalive_secs: self.keepalive_secs,
             clean_session: true,
+            will: self.will.as_ref().map(|w| codec::Will {
+                topic: &w.topic,
+                payload: &w.payload,
+                retain: w.retain,
+            }),
         })
     }
 
@@ -283,6 +303,10 @@ pub struct Stats {
     pub oversize_skipped: u64,
     /// PINGREQs queued.
     pub pings_sent: u64,
+    /// Milliseconds from the last PINGREQ queued to the next packet
+    /// received (the broker's round trip, at the driver clock's
+    /// resolution); 0 before the first answer.
+    pub ping_rtt_ms: u64,
 }
 
 /// The event of the packet last handled, waiting for [`Session::poll_event`].
@@ -455,6 +479,8 @@ pub struct Session {
     last_received_ms: u64,
     /// Set while a PINGREQ waits for an answer.
     ping_deadline: Option<u64>,
+    /// When the last PINGREQ was queued.
+    last_ping_ms: u64,
     stats: Stats,
 }
 
@@ -489,6 +515,7 @@ impl Session {
             last_sent_ms: 0,
             last_received_ms: 0,
             ping_deadline: None,
+            last_ping_ms: 0,
             stats: Stats::default(),
         })
     }
@@ -570,7 +597,9 @@ impl Session {
             Err(error) => return Err(self.fail(ConnectionError::Malformed(error))),
         };
         self.last_received_ms = now_ms;
-        self.ping_deadline = None;
+        if self.ping_deadline.take().is_some() {
+            self.stats.ping_rtt_ms = now_ms.saturating_sub(self.last_ping_ms);
+        }
         self.handle_packet(received)?;
         Ok(used)
     }
@@ -741,6 +770,7 @@ impl Session {
                     // did not, the deadline below ends a stuck link.
                     let _ = self.tx.push(&ClientPacket::PingReq, 0);
                     self.stats.pings_sent += 1;
+                    self.last_ping_ms = now_ms;
                     self.ping_deadline = Some(now_ms.saturating_add(self.response_timeout_ms));
                 }
                 Ok(())
@@ -768,6 +798,24 @@ impl Session {
             return Err(PublishError::InvalidTopic);
         }
         let packet = ClientPacket::Publish { topic, payload };
+        self.tx
+            .push(&packet, CONTROL_RESERVE)
+            .map_err(|error| match error {
+                QueueError::Full => PublishError::TxFull,
+                QueueError::TooLarge | QueueError::Unencodable => PublishError::TooLarge,
+            })
+    }
+
+    /// Queues a retained PUBLISH at QoS 0 (an empty payload deletes the
+    /// topic's retained message). On error nothing is queued.
+    pub fn publish_retained(&mut self, topic: &str, payload: &[u8]) -> Result<(), PublishError> {
+        if !self.check_can_send() {
+            return Err(PublishError::NotConnected);
+        }
+        if !codec::is_valid_topic_name(topic) {
+            return Err(PublishError::InvalidTopic);
+        }
+        let packet = ClientPacket::PublishRetained { topic, payload };
         self.tx
             .push(&packet, CONTROL_RESERVE)
             .map_err(|error| match error {
