@@ -15,6 +15,7 @@
 //!               |                                       |
 //!  core      tunnel   one node's decisions: packet -> publish, publish -> packet, counters
 //!            wire     wire v1: key, seal, open, into caller buffers
+//!            wire2    wire v2 (opt-in): PBKDF2 key, counter nonces; replay: bounded replay memory
 //!            ip       IPv4/IPv6 header peek: length checked once, then no panics
 //!            topic    <prefix>/<address> format and parse, prefix validation
 //! ```
@@ -48,9 +49,11 @@ compile_error!("the `linux` feature builds the TUN daemon and needs target_os = 
 
 pub mod ip;
 pub mod mqtt;
+pub mod replay;
 pub mod topic;
 pub mod tunnel;
 pub mod wire;
+pub mod wire2;
 
 pub mod ffi;
 

@@ -22,15 +22,59 @@
 //! let n = b.handle_inbound(sent.topic.as_str(), &payload[..sent.len], &mut received).unwrap();
 //! assert_eq!(&received[..n], &packet);
 //! ```
+//!
+//! ## Replay protection
+//! In sealed mode every payload that opens is remembered, and an exact
+//! replay is dropped as [`DropReason::Replayed`]. Wire v1 payloads are
+//! remembered by fingerprint in a [`ReplayCache`] of the last
+//! [`Config::replay_capacity`] payloads (12 bytes each, allocated when the
+//! tunnel gets a v1 key); an older replay gets through. Wire v2 payloads
+//! carry a counter and are judged by a per-sender window ([`SenderWindows`]),
+//! see [`Config::wire_v2`]. Plain mode has no nonce, counter or tag to
+//! judge: every plain message is delivered, replayed or not.
+//!
+//! ## Wire v2 and v1 peers
+//! With [`Config::wire_v2`] set, a node sends v2 except to the addresses in
+//! [`Config::v1_peers`] (and to the broadcast topics while that list is not
+//! empty), which get v1. It receives both: a payload starting with
+//! [`wire2::MAGIC`] is opened as v2 (and, if that fails and the node has a
+//! v1 key, as v1), any other as v1. Without a v1 password a v2 node speaks
+//! only v2. The format and its rules are in `docs/wire-v2.md`.
+//!
+//! ```
+//! use core::net::Ipv4Addr;
+//! use mqttvpn::tunnel::{Config, Tunnel};
+//! use mqttvpn::wire2;
+//!
+//! // Once per start: the slow key derivation, and a fresh random boot id.
+//! let key = wire2::Key::derive(b"pw", b"mqttip").unwrap();
+//! let boot_id = [0x5e; wire2::BOOT_ID_LEN]; // a CSPRNG's output in a driver
+//! let config = Config::new(Ipv4Addr::new(10, 0, 1, 1))
+//!     .with_password(b"pw") // keep v1 for the C nodes
+//!     .with_wire_v2(key, boot_id)
+//!     .with_v1_peer("10.0.1.7/32".parse().unwrap());
+//! let tunnel = Tunnel::new(config).unwrap();
+//! assert_eq!(tunnel.boot_id(), Some(boot_id));
+//! ```
+//!
+//! ## Routes
+//! An IPv4 packet goes to the topic of its next hop ([`Tunnel::next_hop`]):
+//! the most specific of [`Config::routes`] and the node's own subnet that
+//! contains the destination, the own subnet winning ties; its `via` address
+//! if it is a route, the destination itself otherwise or when nothing
+//! matches. This is what the lwIP nodes do with lwIP's next hop.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
 
 use crate::ip::IpHeader;
+use crate::replay::{CounterError, ReplayCache, SenderWindows};
 use crate::topic::{self, Topic, TopicError};
 use crate::wire::{self, Key, NONCE_LEN, OpenError};
+use crate::wire2::{self, BOOT_ID_LEN};
 
 /// The IPv6 all-nodes link-local multicast address; the one IPv6 multicast
 /// group carried, on its own topic so that IPv4-only C nodes never see it.
@@ -38,6 +82,143 @@ pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// Largest packet a node of the C implementation writes to its interface.
 pub const DEFAULT_MTU: usize = 1500;
+
+/// Wire-v1 payloads remembered for replay detection unless configured:
+/// 4096 (48 KiB) with `std`, 256 (3 KiB) on the bare-metal build.
+pub const DEFAULT_REPLAY_CAPACITY: usize = if cfg!(feature = "std") { 4096 } else { 256 };
+
+/// Wire-v2 senders tracked for replay detection unless configured: 64 with
+/// `std`, 16 on the bare-metal build ([`SenderWindows::memory_for`]: 168
+/// bytes each).
+pub const DEFAULT_V2_SENDERS: usize = if cfg!(feature = "std") { 64 } else { 16 };
+
+/// Why a [`Subnet`] or [`Route`] was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    /// The prefix length is more than 32.
+    PrefixTooLong,
+    /// The network address has bits set beyond the prefix (`10.0.2.1/24`).
+    HostBitsSet,
+    /// Not of the form `A.B.C.D/len`.
+    Syntax,
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::PrefixTooLong => "prefix length above 32",
+            Self::HostBitsSet => "network address has host bits set for its prefix length",
+            Self::Syntax => "expected A.B.C.D/prefix-length",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for RouteError {}
+
+/// An IPv4 network: an address with no bits set beyond its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    network: Ipv4Addr,
+    prefix_len: u8,
+}
+
+impl Subnet {
+    /// The network `network/prefix_len`; refuses a prefix above 32 and host
+    /// bits set, as `ip route` does.
+    pub fn new(network: Ipv4Addr, prefix_len: u8) -> Result<Self, RouteError> {
+        if prefix_len > 32 {
+            return Err(RouteError::PrefixTooLong);
+        }
+        let subnet = Self {
+            network,
+            prefix_len,
+        };
+        if u32::from(network) & !subnet.mask() != 0 {
+            return Err(RouteError::HostBitsSet);
+        }
+        Ok(subnet)
+    }
+
+    /// The single address `address/32`.
+    pub fn host(address: Ipv4Addr) -> Self {
+        Self {
+            network: address,
+            prefix_len: 32,
+        }
+    }
+
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        self.network
+    }
+
+    /// The prefix length, 0 to 32.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix_len
+    }
+
+    /// Whether `address` is in this network.
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        u32::from(address) & self.mask() == u32::from(self.network)
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len))
+            .unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Subnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix_len)
+    }
+}
+
+impl FromStr for Subnet {
+    type Err = RouteError;
+
+    /// Parses `A.B.C.D/len`; a bare `A.B.C.D` is `/32`.
+    fn from_str(s: &str) -> Result<Self, RouteError> {
+        let (address, prefix_len) = match s.split_once('/') {
+            Some((address, len)) => (address, len.parse().map_err(|_| RouteError::Syntax)?),
+            None => (s, 32),
+        };
+        Self::new(address.parse().map_err(|_| RouteError::Syntax)?, prefix_len)
+    }
+}
+
+/// A static route: packets for `destination` are published to the topic of
+/// `via`, the node that forwards them (a gateway reading its own topic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The network reached through `via`.
+    pub destination: Subnet,
+    /// The next hop, a node of the tunnel.
+    pub via: Ipv4Addr,
+}
+
+impl Route {
+    /// Packets for `network/prefix_len` go to `via`.
+    pub fn new(network: Ipv4Addr, prefix_len: u8, via: Ipv4Addr) -> Result<Self, RouteError> {
+        Ok(Self {
+            destination: Subnet::new(network, prefix_len)?,
+            via,
+        })
+    }
+}
+
+/// What a node needs to speak wire v2.
+#[derive(Debug, Clone)]
+pub struct WireV2 {
+    /// The v2 key, [`wire2::Key::derive`]d once from the password.
+    pub key: wire2::Key,
+    /// Fresh random bytes for each start of the node (CSPRNG output). The
+    /// packet counter starts at 0 for each boot id, so a boot id must never
+    /// be used twice.
+    pub boot_id: [u8; BOOT_ID_LEN],
+}
 
 /// What one node is: its address, subnet, topic prefix and key.
 #[derive(Debug, Clone)]
@@ -62,6 +243,20 @@ pub struct Config {
     pub read_all: bool,
     /// Largest IP packet carried either way.
     pub mtu: usize,
+    /// Static routes: a packet for an address in `destination` is published
+    /// to the topic of `via` (see [`Tunnel::next_hop`]).
+    pub routes: Vec<Route>,
+    /// Wire-v1 payloads remembered for replay detection (12 bytes each,
+    /// allocated once; 0 turns v1 replay detection off).
+    pub replay_capacity: usize,
+    /// Speak wire v2 (opt-in): send v2, accept v2 and v1.
+    pub wire_v2: Option<WireV2>,
+    /// With wire v2: peers that only speak v1, which are sent v1. While it is
+    /// not empty, the broadcast topics are sent v1 too (every node reads them).
+    pub v1_peers: Vec<Subnet>,
+    /// With wire v2: senders whose replay windows are kept (168 bytes each,
+    /// allocated once; least recently heard evicted first).
+    pub v2_senders: usize,
 }
 
 impl Config {
@@ -77,6 +272,11 @@ impl Config {
             reading_topics: Vec::new(),
             read_all: false,
             mtu: DEFAULT_MTU,
+            routes: Vec::new(),
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            wire_v2: None,
+            v1_peers: Vec::new(),
+            v2_senders: DEFAULT_V2_SENDERS,
         }
     }
 
@@ -89,6 +289,31 @@ impl Config {
     /// Sets the topic prefix.
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = String::from(prefix);
+        self
+    }
+
+    /// Speaks wire v2 with `key` under `boot_id` (fresh random bytes for
+    /// this start). Keep [`Config::with_password`] to also speak v1.
+    pub fn with_wire_v2(mut self, key: wire2::Key, boot_id: [u8; BOOT_ID_LEN]) -> Self {
+        self.wire_v2 = Some(WireV2 { key, boot_id });
+        self
+    }
+
+    /// Sends wire v1 to the nodes in `subnet` (with wire v2 on).
+    pub fn with_v1_peer(mut self, subnet: Subnet) -> Self {
+        self.v1_peers.push(subnet);
+        self
+    }
+
+    /// Adds a static route.
+    pub fn with_route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Sets how many wire-v1 payloads are remembered against replays.
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay_capacity = capacity;
         self
     }
 }
@@ -120,11 +345,23 @@ pub enum DropReason {
     TooShort,
     /// A sealed payload whose tag does not verify (wrong password or forged).
     DecryptFailed,
+    /// A payload already accepted: a v1 payload still in the replay cache,
+    /// or a v2 counter already seen from its sender.
+    Replayed,
+    /// A v2 payload whose counter is a whole window behind its sender's
+    /// newest ([`crate::replay::WINDOW`]).
+    TooOld,
+    /// A sealed payload of a wire version this node has no key for: v2 at a
+    /// node without wire v2, v1 at a v2 node without a v1 password.
+    WrongVersion,
+    /// Wire v2 cannot send: this tunnel is a clone and has no boot id yet
+    /// ([`Tunnel::set_boot_id`]), or its counter is exhausted.
+    NoBootId,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 11] = [
         Self::Malformed,
         Self::MulticastNotCarried,
         Self::TooLarge,
@@ -132,6 +369,10 @@ impl DropReason {
         Self::UnknownTopic,
         Self::TooShort,
         Self::DecryptFailed,
+        Self::Replayed,
+        Self::TooOld,
+        Self::WrongVersion,
+        Self::NoBootId,
     ];
 
     /// A short snake_case name, for logs and metrics.
@@ -144,6 +385,10 @@ impl DropReason {
             Self::UnknownTopic => "unknown_topic",
             Self::TooShort => "too_short",
             Self::DecryptFailed => "decrypt_failed",
+            Self::Replayed => "replayed",
+            Self::TooOld => "too_old",
+            Self::WrongVersion => "wrong_version",
+            Self::NoBootId => "no_boot_id",
         }
     }
 
@@ -162,6 +407,10 @@ impl fmt::Display for DropReason {
             Self::UnknownTopic => "message on a topic this node does not read",
             Self::TooShort => "sealed payload too short",
             Self::DecryptFailed => "payload does not decrypt (wrong password or forged)",
+            Self::Replayed => "payload already received (replayed)",
+            Self::TooOld => "v2 counter older than the sender's replay window",
+            Self::WrongVersion => "sealed with a wire version this node has no key for",
+            Self::NoBootId => "wire v2 has no boot id to send with (a clone: set_boot_id)",
         })
     }
 }
@@ -221,27 +470,93 @@ pub struct Outbound {
     pub len: usize,
 }
 
-/// One node's tunnel: configuration, subscriptions and counters.
-#[derive(Debug, Clone)]
+/// One node's tunnel: configuration, subscriptions, replay memory and
+/// counters.
+///
+/// Cloning gives a tunnel that receives like the original but cannot send
+/// wire v2 until it gets its own boot id ([`Tunnel::set_boot_id`]): two
+/// copies sending under one boot id would reuse nonces. (A driver that
+/// splits a node into a sending and a receiving copy sends with the
+/// original, or gives the sending clone a fresh boot id.)
+#[derive(Debug)]
 pub struct Tunnel {
     config: Config,
     broadcast_topic: Topic,
     subscriptions: Vec<Topic>,
     counters: Counters,
+    /// Wire-v1 payloads accepted lately (allocated while there is a v1 key).
+    recent_v1: ReplayCache,
+    /// Wire-v2 replay windows (allocated while wire v2 is on).
+    senders: SenderWindows,
+    /// The boot id v2 payloads are sealed under; `None` in a clone.
+    boot_id: Option<[u8; BOOT_ID_LEN]>,
+    /// The counter of the next v2 payload.
+    next_counter: u64,
+}
+
+impl Clone for Tunnel {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            broadcast_topic: self.broadcast_topic,
+            subscriptions: self.subscriptions.clone(),
+            counters: self.counters.clone(),
+            recent_v1: self.recent_v1.clone(),
+            senders: self.senders.clone(),
+            boot_id: None,
+            next_counter: 0,
+        }
+    }
+}
+
+/// Which way an outbound payload is sealed.
+#[derive(Clone, Copy)]
+enum Seal {
+    Plain,
+    V1,
+    V2,
 }
 
 impl Tunnel {
-    /// Checks the configuration and builds the subscription list.
+    /// Checks the configuration, builds the subscription list and allocates
+    /// the replay memory (see the [module docs](self)).
     pub fn new(config: Config) -> Result<Self, TopicError> {
         let broadcast_topic = Topic::for_address(&config.prefix, topic::BROADCAST.into())?;
+        let boot_id = config.wire_v2.as_ref().map(|v2| v2.boot_id);
         let mut tunnel = Self {
             config,
             broadcast_topic,
             subscriptions: Vec::new(),
             counters: Counters::default(),
+            recent_v1: ReplayCache::with_capacity(0),
+            senders: SenderWindows::with_capacity(0),
+            boot_id,
+            next_counter: 0,
         };
         tunnel.rebuild_subscriptions()?;
+        tunnel.allocate_replay_memory();
         Ok(tunnel)
+    }
+
+    /// Sizes the replay memory for the keys in force; allocates only when a
+    /// key appears or the size changes, never per packet.
+    fn allocate_replay_memory(&mut self) {
+        let v1 = if self.config.key.is_some() {
+            self.config.replay_capacity
+        } else {
+            0
+        };
+        if self.recent_v1.capacity() != v1.min(crate::replay::MAX_CACHE_CAPACITY) {
+            self.recent_v1 = ReplayCache::with_capacity(v1);
+        }
+        let v2 = if self.config.wire_v2.is_some() {
+            self.config.v2_senders
+        } else {
+            0
+        };
+        if self.senders.capacity() != v2 {
+            self.senders = SenderWindows::with_capacity(v2);
+        }
     }
 
     fn rebuild_subscriptions(&mut self) -> Result<(), TopicError> {
@@ -282,15 +597,48 @@ impl Tunnel {
         &self.counters
     }
 
-    /// Whether sealing needs a nonce: drivers can skip drawing random bytes
-    /// in plain mode.
+    /// Whether payloads are sealed (a v1 password or wire v2 is set): drivers
+    /// can skip drawing random bytes in plain mode.
     pub fn is_sealed(&self) -> bool {
-        self.config.key.is_some()
+        self.config.key.is_some() || self.config.wire_v2.is_some()
     }
 
-    /// Replaces the password (empty: plain mode).
+    /// Heap bytes held for replay detection: the v1 cache and the v2 sender
+    /// windows.
+    pub fn replay_memory(&self) -> usize {
+        ReplayCache::memory_for(self.recent_v1.capacity())
+            + SenderWindows::memory_for(self.senders.capacity())
+    }
+
+    /// Replaces the v1 password (empty: no v1 key; plain mode unless wire
+    /// v2 is on). The v1 replay cache is allocated when a key appears and
+    /// kept (not cleared) when it changes.
     pub fn set_password(&mut self, password: &[u8]) {
         self.config.key = Key::from_password(password);
+        self.allocate_replay_memory();
+    }
+
+    /// Turns wire v2 on with a new key and boot id, or off with `None`. The
+    /// counter restarts at 0 under the new boot id.
+    pub fn set_wire_v2(&mut self, wire_v2: Option<WireV2>) {
+        self.boot_id = wire_v2.as_ref().map(|v2| v2.boot_id);
+        self.next_counter = 0;
+        self.config.wire_v2 = wire_v2;
+        self.allocate_replay_memory();
+    }
+
+    /// Gives this tunnel a fresh boot id (CSPRNG output, never used before)
+    /// to send wire v2 under, restarting the counter at 0: what a clone needs
+    /// before it can send v2.
+    pub fn set_boot_id(&mut self, boot_id: [u8; BOOT_ID_LEN]) {
+        self.boot_id = Some(boot_id);
+        self.next_counter = 0;
+    }
+
+    /// The boot id wire-v2 payloads are sealed under (`None` in a clone, or
+    /// without wire v2).
+    pub fn boot_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
+        self.config.wire_v2.as_ref().and(self.boot_id)
     }
 
     /// Moves the node to another address; the subscriptions change with it.
@@ -332,17 +680,39 @@ impl Tunnel {
     }
 
     /// The topic that carries a packet for `dst`: the broadcast topic for
-    /// 255.255.255.255 and for the subnet's broadcast address.
+    /// 255.255.255.255 and for the subnet's broadcast address. No routing:
+    /// see [`Tunnel::next_hop`].
     pub fn topic_for(&self, dst: Ipv4Addr) -> Topic {
-        if dst == topic::BROADCAST || self.is_subnet_broadcast(dst) {
+        if self.is_broadcast(dst) {
             return self.broadcast_topic;
         }
         Topic::for_address(&self.config.prefix, dst.into()).unwrap_or(self.broadcast_topic)
     }
 
+    /// The node a packet for `dst` is published to: the `via` of the most
+    /// specific route containing `dst`, unless the node's own subnet is at
+    /// least as specific; `dst` itself if it is on the own subnet or no route
+    /// matches. Routes do not recurse: `via` is used as it is.
+    pub fn next_hop(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        let mask = u32::from(self.config.netmask);
+        let mut best = ((u32::from(dst) ^ u32::from(self.config.address)) & mask == 0)
+            .then_some((mask.leading_ones(), dst));
+        for route in &self.config.routes {
+            let len = u32::from(route.destination.prefix_len());
+            if route.destination.contains(dst) && best.is_none_or(|(best_len, _)| len > best_len) {
+                best = Some((len, route.via));
+            }
+        }
+        best.map_or(dst, |(_, hop)| hop)
+    }
+
     fn topic_for_v6(&self, dst: Ipv6Addr) -> Result<Topic, DropReason> {
         // The prefix was validated at construction; this cannot fail.
         Topic::for_address(&self.config.prefix, dst.into()).map_err(|_| DropReason::Malformed)
+    }
+
+    fn is_broadcast(&self, dst: Ipv4Addr) -> bool {
+        dst == topic::BROADCAST || self.is_subnet_broadcast(dst)
     }
 
     fn is_subnet_broadcast(&self, dst: Ipv4Addr) -> bool {
@@ -352,15 +722,43 @@ impl Tunnel {
     }
 
     /// An IP packet read from the local interface: writes the payload to
-    /// publish into `out` and says where to publish it. `nonce` must be fresh
-    /// CSPRNG output; it is ignored in plain mode.
+    /// publish into `out` and says where to publish it: the topic of the
+    /// packet's next hop ([`Tunnel::next_hop`]). `nonce` must be fresh
+    /// CSPRNG output when the payload may be sealed with wire v1; it is
+    /// ignored in plain mode and for wire v2, whose nonce is the boot id and
+    /// a counter.
     pub fn handle_outbound(
         &mut self,
         packet: &[u8],
         nonce: &[u8; NONCE_LEN],
         out: &mut [u8],
     ) -> Result<Outbound, DropReason> {
-        let result = self.outbound(packet, nonce, out);
+        self.count_outbound(packet, None, nonce, out)
+    }
+
+    /// Like [`Tunnel::handle_outbound`] for an IPv4 packet whose next hop the
+    /// caller chose (lwIP's): published to the topic of `next_hop`, and with
+    /// wire v2 authenticated for that topic. An unspecified `next_hop`
+    /// (0.0.0.0) means no choice.
+    pub fn handle_outbound_via(
+        &mut self,
+        packet: &[u8],
+        next_hop: Ipv4Addr,
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        let via = (!next_hop.is_unspecified()).then_some(next_hop);
+        self.count_outbound(packet, via, nonce, out)
+    }
+
+    fn count_outbound(
+        &mut self,
+        packet: &[u8],
+        via: Option<Ipv4Addr>,
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        let result = self.outbound(packet, via, nonce, out);
         match result {
             Ok(_) => {
                 self.counters.tx_packets += 1;
@@ -372,14 +770,22 @@ impl Tunnel {
     }
 
     fn outbound(
-        &self,
+        &mut self,
         packet: &[u8],
+        via: Option<Ipv4Addr>,
         nonce: &[u8; NONCE_LEN],
         out: &mut [u8],
     ) -> Result<Outbound, DropReason> {
         let header = IpHeader::parse(packet).map_err(|_| DropReason::Malformed)?;
+        // The IPv4 node the payload is for, when it is one node.
+        let mut hop = None;
         let topic = match header.dst {
-            IpAddr::V4(dst) => self.topic_for(dst),
+            IpAddr::V4(dst) if self.is_broadcast(dst) => self.broadcast_topic,
+            IpAddr::V4(dst) => {
+                let next = via.unwrap_or_else(|| self.next_hop(dst));
+                hop = Some(next);
+                self.topic_for(next)
+            }
             IpAddr::V6(dst) if dst == ALL_NODES => self.topic_for_v6(dst)?,
             IpAddr::V6(dst) if dst.is_multicast() => return Err(DropReason::MulticastNotCarried),
             IpAddr::V6(dst) => self.topic_for_v6(dst)?,
@@ -388,23 +794,61 @@ impl Tunnel {
         if packet.len() > self.config.mtu {
             return Err(DropReason::TooLarge);
         }
-        let len = match &self.config.key {
-            Some(key) => {
+        let broadcast = topic == self.broadcast_topic || header.dst == IpAddr::V6(ALL_NODES);
+        let len = match (
+            self.seal_for(hop, broadcast),
+            &self.config.key,
+            &self.config.wire_v2,
+        ) {
+            (Seal::V1, Some(key), _) => {
                 wire::seal(key, nonce, packet, out).map_err(|_| DropReason::BufferTooSmall)?
             }
-            None => {
+            (Seal::V2, _, Some(v2)) => {
+                let boot_id = self.boot_id.ok_or(DropReason::NoBootId)?;
+                let counter = self.next_counter;
+                // The last counter is never used, so the next one always exists.
+                self.next_counter = counter.checked_add(1).ok_or(DropReason::NoBootId)?;
+                let header = wire2::Header { boot_id, counter };
+                let address = wire2::topic_address(topic.as_str());
+                wire2::seal(&v2.key, &header, address, packet, out)
+                    .map_err(|_| DropReason::BufferTooSmall)?
+            }
+            (Seal::Plain, None, None) => {
                 let out = out
                     .get_mut(..packet.len())
                     .ok_or(DropReason::BufferTooSmall)?;
                 out.copy_from_slice(packet);
                 packet.len()
             }
+            // seal_for picks only a version there is a key for: never plain
+            // text from a sealed node.
+            _ => return Err(DropReason::WrongVersion),
         };
         Ok(Outbound { topic, len })
     }
 
+    /// How a payload for `hop` (an IPv4 node; `None` for IPv6) or for every
+    /// node (`broadcast`) is sealed.
+    fn seal_for(&self, hop: Option<Ipv4Addr>, broadcast: bool) -> Seal {
+        let v1 = self.config.key.is_some();
+        if self.config.wire_v2.is_none() {
+            return if v1 { Seal::V1 } else { Seal::Plain };
+        }
+        let v1_peer = match hop {
+            _ if broadcast => !self.config.v1_peers.is_empty(),
+            Some(hop) => self.config.v1_peers.iter().any(|s| s.contains(hop)),
+            None => false,
+        };
+        if v1 && v1_peer { Seal::V1 } else { Seal::V2 }
+    }
+
     /// A message received from the broker: if it is for this node and holds
     /// a valid packet, writes the packet into `out` and returns its length.
+    ///
+    /// The topic decides whether the message is for this node; the packet's
+    /// destination address does not. A gateway receives on its own topic
+    /// packets for the hosts routed through it, and delivers them to its
+    /// interface for its kernel to forward.
     pub fn handle_inbound(
         &mut self,
         topic: &str,
@@ -422,29 +866,62 @@ impl Tunnel {
         result
     }
 
-    fn inbound(&self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
+    fn inbound(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
         if !self.reads(topic) {
             return Err(DropReason::UnknownTopic);
         }
-        let len = match &self.config.key {
-            Some(key) => wire::open(key, payload, out).map_err(|e| match e {
-                OpenError::TooShort => DropReason::TooShort,
-                OpenError::Forged => DropReason::DecryptFailed,
-                OpenError::BufferTooSmall => DropReason::BufferTooSmall,
-            })?,
-            None => {
-                let out = out
-                    .get_mut(..payload.len())
-                    .ok_or(DropReason::BufferTooSmall)?;
-                out.copy_from_slice(payload);
-                payload.len()
-            }
+        let len = if self.is_sealed() {
+            self.open(topic, payload, out)?
+        } else {
+            let out = out
+                .get_mut(..payload.len())
+                .ok_or(DropReason::BufferTooSmall)?;
+            out.copy_from_slice(payload);
+            payload.len()
         };
         let header = IpHeader::parse(&out[..len]).map_err(|_| DropReason::Malformed)?;
         if header.total_len > self.config.mtu {
             return Err(DropReason::TooLarge);
         }
         Ok(header.total_len)
+    }
+
+    /// Opens a sealed payload of either wire version, judging replays.
+    fn open(&mut self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
+        if let Some(v2) = &self.config.wire_v2 {
+            if wire2::is_v2(payload) {
+                match open_v2(&v2.key, &mut self.senders, topic, payload, out) {
+                    // A v1 payload whose random nonce begins like a v2 header
+                    // (once in 2^32): it gets its chance as v1 below.
+                    Err(DropReason::DecryptFailed) if self.config.key.is_some() => {}
+                    result => return result,
+                }
+            }
+        }
+        let Some(key) = &self.config.key else {
+            return Err(DropReason::WrongVersion);
+        };
+        let fingerprint = wire::fingerprint(payload);
+        if fingerprint.is_some_and(|f| self.recent_v1.contains(f)) {
+            return Err(DropReason::Replayed);
+        }
+        let len = wire::open(key, payload, out).map_err(|e| match e {
+            OpenError::TooShort => DropReason::TooShort,
+            OpenError::Forged if self.config.wire_v2.is_none() && wire2::is_v2(payload) => {
+                DropReason::WrongVersion
+            }
+            OpenError::Forged => DropReason::DecryptFailed,
+            OpenError::BufferTooSmall => DropReason::BufferTooSmall,
+        })?;
+        if let Some(f) = fingerprint {
+            self.recent_v1.insert(f);
+        }
+        Ok(len)
     }
 
     /// Whether a message on `topic` is for this node.
@@ -457,4 +934,32 @@ impl Tunnel {
         }
         self.subscriptions.iter().any(|t| t.as_str() == topic)
     }
+}
+
+/// Opens a v2 payload received on `topic`: the counter is judged against its
+/// sender's window before decrypting and recorded only once it opened.
+fn open_v2(
+    key: &wire2::Key,
+    senders: &mut SenderWindows,
+    topic: &str,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize, DropReason> {
+    let open_error = |e| match e {
+        wire2::OpenError::TooShort => DropReason::TooShort,
+        wire2::OpenError::NotV2 => DropReason::WrongVersion,
+        wire2::OpenError::Forged => DropReason::DecryptFailed,
+        wire2::OpenError::BufferTooSmall => DropReason::BufferTooSmall,
+    };
+    let header = wire2::header(payload).map_err(open_error)?;
+    senders
+        .check(&header.boot_id, header.counter)
+        .map_err(|e| match e {
+            CounterError::Replayed => DropReason::Replayed,
+            CounterError::TooOld => DropReason::TooOld,
+        })?;
+    let (_, len) =
+        wire2::open(key, wire2::topic_address(topic), payload, out).map_err(open_error)?;
+    senders.accept(&header.boot_id, header.counter);
+    Ok(len)
 }

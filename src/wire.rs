@@ -9,6 +9,8 @@
 //! Nothing here allocates or picks a nonce: the caller passes 24 random bytes
 //! from a CSPRNG and owns every buffer. Like the C nodes, [`open`] does not
 //! require the 16 padding bytes to be zero; the tag covers only the ciphertext.
+//! v1 has no counter: a receiver remembers recent payloads by [`fingerprint`]
+//! to drop replays ([`crate::replay::ReplayCache`]).
 
 use core::fmt;
 
@@ -159,6 +161,22 @@ pub fn open_in_place<'a>(key: &Key, payload: &'a mut [u8]) -> Result<&'a mut [u8
     let (head, body) = payload.split_at_mut(CIPHERTEXT_START);
     decrypt(key, head, body)?;
     Ok(body)
+}
+
+/// Identifies a sealed payload for replay detection: the first 8 bytes of
+/// its Poly1305 tag, little-endian. `None` if the payload is too short to
+/// hold a packet.
+///
+/// An exact replay has the same tag. The tag covers the nonce and the
+/// ciphertext but not the 16 padding bytes, so a replay with altered padding
+/// (which [`open`] accepts) has the same fingerprint too. Two different
+/// payloads share one with probability 2^-64, even when a C node reused a
+/// nonce; only the holder of the key can choose a tag.
+pub fn fingerprint(payload: &[u8]) -> Option<u64> {
+    opened_len(payload.len()).ok()?;
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&payload[TAG_START..TAG_START + 8]);
+    Some(u64::from_le_bytes(first))
 }
 
 fn opened_len(payload_len: usize) -> Result<usize, OpenError> {

@@ -1,8 +1,9 @@
 //! Two tunnel state machines wired back to back, as two nodes on one broker.
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use mqttvpn::tunnel::{Config, Direction, DropReason, Tunnel};
+use mqttvpn::tunnel::{Config, Direction, DropReason, Route, RouteError, Subnet, Tunnel};
 use mqttvpn::wire::{NONCE_LEN, OVERHEAD};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
@@ -28,10 +29,18 @@ fn node(address: Ipv4Addr, password: &str) -> Tunnel {
     Tunnel::new(Config::new(address).with_password(password.as_bytes())).unwrap()
 }
 
+/// A nonce never handed out before, as a CSPRNG's would be.
+fn fresh_nonce() -> [u8; NONCE_LEN] {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let mut nonce = NONCE;
+    nonce[..8].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    nonce
+}
+
 /// Sends `packet` from `from` and offers the message to `to`.
 fn carry(from: &mut Tunnel, to: &mut Tunnel, packet: &[u8]) -> Result<Vec<u8>, DropReason> {
     let mut payload = vec![0u8; packet.len() + OVERHEAD];
-    let sent = from.handle_outbound(packet, &NONCE, &mut payload)?;
+    let sent = from.handle_outbound(packet, &fresh_nonce(), &mut payload)?;
     let mut out = vec![0u8; 65536];
     let n = to.handle_inbound(sent.topic.as_str(), &payload[..sent.len], &mut out)?;
     out.truncate(n);
@@ -283,4 +292,265 @@ fn changing_the_address_moves_the_subscription() {
 #[test]
 fn an_invalid_prefix_is_refused_at_construction() {
     assert!(Tunnel::new(Config::new(A).with_prefix("bad/#")).is_err());
+}
+
+/// Seals `packet` at `from`: the topic and the payload as published.
+fn publish(from: &mut Tunnel, packet: &[u8]) -> (String, Vec<u8>) {
+    let mut payload = vec![0u8; packet.len() + OVERHEAD];
+    let sent = from
+        .handle_outbound(packet, &fresh_nonce(), &mut payload)
+        .unwrap();
+    payload.truncate(sent.len);
+    (sent.topic.as_str().to_owned(), payload)
+}
+
+fn deliver(to: &mut Tunnel, (topic, payload): &(String, Vec<u8>)) -> Result<usize, DropReason> {
+    to.handle_inbound(topic, payload, &mut [0u8; 2048])
+}
+
+// ---- replay protection, wire v1 ----
+
+#[test]
+fn a_replayed_sealed_payload_is_dropped_and_counted() {
+    let (mut a, mut b) = (node(A, "pw"), node(B, "pw"));
+    let message = publish(&mut a, &ipv4(A, B, 84));
+    assert_eq!(deliver(&mut b, &message), Ok(84));
+    assert_eq!(deliver(&mut b, &message), Err(DropReason::Replayed));
+    assert_eq!(deliver(&mut b, &message), Err(DropReason::Replayed));
+    assert_eq!(b.counters().rx_packets, 1);
+    assert_eq!(
+        b.counters()
+            .dropped(Direction::Inbound, DropReason::Replayed),
+        2
+    );
+    assert_eq!(DropReason::Replayed.name(), "replayed");
+    assert!(DropReason::ALL.contains(&DropReason::Replayed));
+}
+
+#[test]
+fn a_replay_with_altered_padding_bytes_is_still_a_replay() {
+    let (mut a, mut b) = (node(A, "pw"), node(B, "pw"));
+    let (topic, payload) = publish(&mut a, &ipv4(A, B, 84));
+    assert_eq!(deliver(&mut b, &(topic.clone(), payload.clone())), Ok(84));
+    let mut altered = payload;
+    altered[NONCE_LEN] ^= 0xff; // the unchecked BOXZEROBYTES
+    assert_eq!(
+        deliver(&mut b, &(topic, altered)),
+        Err(DropReason::Replayed)
+    );
+}
+
+#[test]
+fn different_packets_under_one_reused_nonce_are_not_replays() {
+    // The C Linux tool can repeat nonces; only an identical payload is a replay.
+    let (mut a, mut b) = (node(A, "pw"), node(B, "pw"));
+    let mut payload = [0u8; 256];
+    for len in [60, 61, 62] {
+        let sent = a
+            .handle_outbound(&ipv4(A, B, len), &NONCE, &mut payload)
+            .unwrap();
+        let message = (sent.topic.as_str().to_owned(), payload[..sent.len].to_vec());
+        assert_eq!(deliver(&mut b, &message), Ok(len));
+    }
+}
+
+#[test]
+fn a_replay_older_than_the_cache_capacity_gets_through() {
+    let mut a = node(A, "pw");
+    let mut b = Tunnel::new(Config::new(B).with_password(b"pw").with_replay_capacity(4)).unwrap();
+    let first = publish(&mut a, &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut b, &first), Ok(40));
+    for _ in 0..3 {
+        carry(&mut a, &mut b, &ipv4(A, B, 40)).unwrap();
+    }
+    assert_eq!(deliver(&mut b, &first), Err(DropReason::Replayed));
+    carry(&mut a, &mut b, &ipv4(A, B, 40)).unwrap();
+    assert_eq!(deliver(&mut b, &first), Ok(40), "evicted by the fifth");
+    assert_eq!(b.replay_memory(), 4 * 8 + 8 * 2);
+}
+
+#[test]
+fn a_forged_payload_does_not_enter_the_replay_cache() {
+    let (mut a, mut b) = (node(A, "pw"), node(B, "pw"));
+    let mut wrong = node(A, "other");
+    let forged = publish(&mut wrong, &ipv4(A, B, 84));
+    assert_eq!(deliver(&mut b, &forged), Err(DropReason::DecryptFailed));
+    assert_eq!(deliver(&mut b, &forged), Err(DropReason::DecryptFailed));
+    assert_eq!(carry(&mut a, &mut b, &ipv4(A, B, 84)).unwrap().len(), 84);
+}
+
+#[test]
+fn plain_mode_has_nothing_to_judge_so_a_repeated_message_is_delivered() {
+    let (mut a, mut b) = (node(A, ""), node(B, ""));
+    let message = publish(&mut a, &ipv4(A, B, 60));
+    assert_eq!(deliver(&mut b, &message), Ok(60));
+    assert_eq!(deliver(&mut b, &message), Ok(60));
+    assert_eq!(b.replay_memory(), 0, "no cache allocated in plain mode");
+}
+
+#[test]
+fn setting_a_password_later_allocates_the_replay_cache() {
+    let (mut a, mut b) = (node(A, "pw"), node(B, ""));
+    b.set_password(b"pw");
+    let message = publish(&mut a, &ipv4(A, B, 60));
+    assert_eq!(deliver(&mut b, &message), Ok(60));
+    assert_eq!(deliver(&mut b, &message), Err(DropReason::Replayed));
+}
+
+// ---- routes ----
+
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 3);
+const LAN_HOST: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 100);
+
+fn route(network: &str, via: Ipv4Addr) -> Route {
+    Route {
+        destination: network.parse().unwrap(),
+        via,
+    }
+}
+
+fn routed_node(routes: &[Route]) -> Tunnel {
+    let mut config = Config::new(A);
+    for r in routes {
+        config = config.with_route(*r);
+    }
+    Tunnel::new(config).unwrap()
+}
+
+fn topic_of(node: &mut Tunnel, dst: Ipv4Addr) -> String {
+    let mut out = [0u8; 128];
+    let sent = node
+        .handle_outbound(&ipv4(A, dst, 20), &fresh_nonce(), &mut out)
+        .unwrap();
+    sent.topic.as_str().to_owned()
+}
+
+#[test]
+fn a_packet_for_a_routed_network_goes_to_the_topic_of_its_gateway() {
+    let mut a = routed_node(&[route("172.16.0.0/24", GATEWAY)]);
+    assert_eq!(topic_of(&mut a, LAN_HOST), "mqttip/10.0.1.3");
+    assert_eq!(a.next_hop(LAN_HOST), GATEWAY);
+}
+
+#[test]
+fn without_a_matching_route_a_packet_goes_to_the_topic_of_its_destination() {
+    let mut a = routed_node(&[route("172.16.0.0/24", GATEWAY)]);
+    assert_eq!(
+        topic_of(&mut a, Ipv4Addr::new(192, 0, 2, 7)),
+        "mqttip/192.0.2.7"
+    );
+    assert_eq!(topic_of(&mut a, B), "mqttip/10.0.1.2");
+}
+
+#[test]
+fn the_longest_matching_route_wins_whatever_the_order() {
+    let far = Ipv4Addr::new(10, 0, 1, 4);
+    for routes in [
+        [route("172.16.0.0/16", far), route("172.16.0.0/24", GATEWAY)],
+        [route("172.16.0.0/24", GATEWAY), route("172.16.0.0/16", far)],
+    ] {
+        let mut a = routed_node(&routes);
+        assert_eq!(topic_of(&mut a, LAN_HOST), "mqttip/10.0.1.3");
+        assert_eq!(
+            topic_of(&mut a, Ipv4Addr::new(172, 16, 9, 9)),
+            "mqttip/10.0.1.4"
+        );
+    }
+}
+
+#[test]
+fn the_own_subnet_beats_a_default_route_but_not_a_host_route() {
+    let moved = Ipv4Addr::new(10, 0, 1, 50);
+    let mut a = routed_node(&[
+        route("0.0.0.0/0", GATEWAY),
+        route("10.0.1.50/32", Ipv4Addr::new(10, 0, 1, 4)),
+    ]);
+    assert_eq!(topic_of(&mut a, B), "mqttip/10.0.1.2");
+    assert_eq!(
+        topic_of(&mut a, Ipv4Addr::new(8, 8, 8, 8)),
+        "mqttip/10.0.1.3"
+    );
+    assert_eq!(topic_of(&mut a, moved), "mqttip/10.0.1.4");
+}
+
+#[test]
+fn a_route_as_long_as_the_own_subnet_loses_to_it() {
+    let mut a = routed_node(&[route("10.0.1.0/24", GATEWAY)]);
+    assert_eq!(topic_of(&mut a, B), "mqttip/10.0.1.2");
+}
+
+#[test]
+fn broadcasts_are_never_routed() {
+    let mut a = routed_node(&[route("0.0.0.0/0", GATEWAY)]);
+    assert_eq!(
+        topic_of(&mut a, Ipv4Addr::BROADCAST),
+        "mqttip/255.255.255.255"
+    );
+    assert_eq!(
+        topic_of(&mut a, Ipv4Addr::new(10, 0, 1, 255)),
+        "mqttip/255.255.255.255"
+    );
+}
+
+#[test]
+fn a_caller_chosen_next_hop_overrides_the_routes() {
+    let mut a = routed_node(&[route("172.16.0.0/24", GATEWAY)]);
+    let mut out = [0u8; 128];
+    let via = Ipv4Addr::new(10, 0, 1, 9);
+    let sent = a
+        .handle_outbound_via(&ipv4(A, LAN_HOST, 20), via, &NONCE, &mut out)
+        .unwrap();
+    assert_eq!(sent.topic.as_str(), "mqttip/10.0.1.9");
+    let sent = a
+        .handle_outbound_via(
+            &ipv4(A, LAN_HOST, 20),
+            Ipv4Addr::UNSPECIFIED,
+            &NONCE,
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(
+        sent.topic.as_str(),
+        "mqttip/10.0.1.3",
+        "0.0.0.0: the routes decide"
+    );
+}
+
+#[test]
+fn a_gateway_delivers_a_packet_for_a_host_behind_it_that_arrives_on_its_own_topic() {
+    let mut a = Tunnel::new(
+        Config::new(A)
+            .with_password(b"pw")
+            .with_route(route("172.16.0.0/24", GATEWAY)),
+    )
+    .unwrap();
+    let mut gateway = node(GATEWAY, "pw");
+    let packet = ipv4(A, LAN_HOST, 64);
+    // Read on the gateway's own topic, not a reading topic for the LAN host:
+    // the kernel behind the interface forwards it.
+    assert_eq!(carry(&mut a, &mut gateway, &packet).unwrap(), packet);
+    assert!(!gateway.reads("mqttip/172.16.0.100"));
+}
+
+#[test]
+fn subnets_and_routes_are_checked_when_made() {
+    assert_eq!(
+        "10.0.2.0/24".parse::<Subnet>().map(|s| s.to_string()),
+        Ok("10.0.2.0/24".to_owned())
+    );
+    assert_eq!("10.0.2.7".parse::<Subnet>().map(|s| s.prefix_len()), Ok(32));
+    assert_eq!(
+        "10.0.2.1/24".parse::<Subnet>(),
+        Err(RouteError::HostBitsSet)
+    );
+    assert_eq!(
+        "10.0.2.0/33".parse::<Subnet>(),
+        Err(RouteError::PrefixTooLong)
+    );
+    assert_eq!("10.0.2.0/x".parse::<Subnet>(), Err(RouteError::Syntax));
+    assert_eq!(
+        Route::new(Ipv4Addr::new(10, 0, 2, 0), 40, GATEWAY),
+        Err(RouteError::PrefixTooLong)
+    );
+    assert!("0.0.0.0/0".parse::<Subnet>().unwrap().contains(LAN_HOST));
 }

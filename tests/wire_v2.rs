@@ -1,0 +1,444 @@
+//! Wire v2: the vectors of `tests/data/wire-v2.json` (made independently of
+//! this crate, with Python's hashlib and libsodium, by the program in
+//! `docs/wire-v2.md`), and v2 between tunnels: replay windows, restarts,
+//! reordering, and the mix with v1 peers.
+
+use std::net::Ipv4Addr;
+
+use mqttvpn::replay::WINDOW;
+use mqttvpn::tunnel::{Config, Direction, DropReason, Subnet, Tunnel};
+use mqttvpn::wire::{self, NONCE_LEN};
+use mqttvpn::wire2::{self, BOOT_ID_LEN, Header, Key, OpenError};
+use serde_json::Value;
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/wire-v2.json");
+
+fn vectors() -> Value {
+    serde_json::from_slice(&std::fs::read(VECTORS).expect("tests/data/wire-v2.json")).unwrap()
+}
+
+fn hex_field(entry: &Value, name: &str) -> Vec<u8> {
+    hex::decode(
+        entry[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("field {name}")),
+    )
+    .unwrap()
+}
+
+fn entries<'a>(all: &'a Value, list: &str) -> &'a [Value] {
+    let entries = all[list].as_array().unwrap();
+    assert!(!entries.is_empty(), "no `{list}` entries");
+    entries
+}
+
+fn key_field(entry: &Value) -> Key {
+    Key::from_bytes(&hex_field(entry, "key").try_into().unwrap())
+}
+
+fn address(entry: &Value) -> &[u8] {
+    wire2::topic_address(entry["topic"].as_str().unwrap())
+}
+
+#[test]
+fn the_key_is_pbkdf2_hmac_sha256_of_the_password_salted_with_the_network_name() {
+    let all = vectors();
+    for v in entries(&all, "kdf") {
+        let name = v["name"].as_str().unwrap();
+        let password = hex_field(v, "password_hex");
+        assert_eq!(
+            password,
+            v["password"].as_str().unwrap().as_bytes(),
+            "{name}"
+        );
+        assert_eq!(v["iterations"].as_u64(), Some(wire2::KDF_ITERATIONS.into()));
+        let network = v["network"].as_str().unwrap().as_bytes();
+        let raw = Key::derive_bytes(&password, network).unwrap();
+        assert_eq!(hex::encode(raw), v["key"].as_str().unwrap(), "{name}");
+    }
+    assert!(
+        Key::derive(b"", b"mqttip").is_none(),
+        "empty password: no key"
+    );
+}
+
+#[test]
+fn every_vector_seals_to_its_payload_and_opens_to_its_header_and_plaintext() {
+    let all = vectors();
+    for v in entries(&all, "vectors") {
+        let name = v["name"].as_str().unwrap();
+        let key = key_field(v);
+        let header = Header {
+            boot_id: hex_field(v, "boot_id").try_into().unwrap(),
+            counter: v["counter"].as_str().unwrap().parse().unwrap(),
+        };
+        let plaintext = hex_field(v, "plaintext");
+        let payload = hex_field(v, "payload");
+
+        let mut sealed = vec![0u8; wire2::sealed_len(plaintext.len())];
+        let n = wire2::seal(&key, &header, address(v), &plaintext, &mut sealed).unwrap();
+        assert_eq!(
+            hex::encode(&sealed[..n]),
+            hex::encode(&payload),
+            "{name}: seal"
+        );
+
+        let mut opened = vec![0u8; plaintext.len()];
+        let (got, m) = wire2::open(&key, address(v), &payload, &mut opened).unwrap();
+        assert_eq!(
+            (got, &opened[..m]),
+            (header, &plaintext[..]),
+            "{name}: open"
+        );
+        assert_eq!(wire2::header(&payload), Ok(header), "{name}: header");
+    }
+}
+
+#[test]
+fn every_reject_entry_is_refused_with_its_typed_error() {
+    let all = vectors();
+    for r in entries(&all, "reject") {
+        let name = r["name"].as_str().unwrap();
+        let payload = hex_field(r, "payload");
+        let mut out = vec![0u8; payload.len() + 1];
+        let err = wire2::open(&key_field(r), address(r), &payload, &mut out).unwrap_err();
+        let expected = match r["error"].as_str().unwrap() {
+            "TooShort" => OpenError::TooShort,
+            "NotV2" => OpenError::NotV2,
+            "Forged" => OpenError::Forged,
+            other => panic!("{name}: unknown error {other}"),
+        };
+        assert_eq!(err, expected, "{name}: {}", r["why"]);
+    }
+}
+
+#[test]
+fn a_short_output_buffer_is_refused_not_overrun() {
+    let key = Key::from_bytes(&[9; 32]);
+    let header = Header {
+        boot_id: [1; BOOT_ID_LEN],
+        counter: 0,
+    };
+    let mut small = [0u8; wire2::OVERHEAD + 3];
+    assert_eq!(
+        wire2::seal(&key, &header, b"10.0.1.2", &[0x45; 20], &mut small),
+        Err(wire2::SealError::BufferTooSmall)
+    );
+    let mut payload = [0u8; 128];
+    let n = wire2::seal(&key, &header, b"10.0.1.2", &[0x45; 20], &mut payload).unwrap();
+    assert_eq!(
+        wire2::open(&key, b"10.0.1.2", &payload[..n], &mut [0u8; 19]),
+        Err(OpenError::BufferTooSmall)
+    );
+}
+
+#[test]
+fn v2_overhead_fits_in_buffers_sized_for_v1() {
+    assert_eq!(wire2::OVERHEAD, 44);
+    let sized_for_v1 = [0u8; 1500 + wire::OVERHEAD];
+    let key = Key::from_bytes(&[1; 32]);
+    let header = Header {
+        boot_id: [1; BOOT_ID_LEN],
+        counter: 0,
+    };
+    let mut out = sized_for_v1;
+    assert!(wire2::seal(&key, &header, b"10.0.1.2", &[0x45; 1500], &mut out).is_ok());
+}
+
+// ---- between tunnels ----
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 2);
+const C: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 3);
+const NONCE: [u8; NONCE_LEN] = [0x33; NONCE_LEN];
+
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    p
+}
+
+fn v2_key() -> Key {
+    Key::from_bytes(&[0x42; 32])
+}
+
+fn boot(n: u8) -> [u8; BOOT_ID_LEN] {
+    [n; BOOT_ID_LEN]
+}
+
+/// A node speaking v2, and v1 with the same password.
+fn v2_node(address: Ipv4Addr, boot_id: u8) -> Tunnel {
+    Tunnel::new(
+        Config::new(address)
+            .with_password(b"pw")
+            .with_wire_v2(v2_key(), boot(boot_id)),
+    )
+    .unwrap()
+}
+
+fn v1_node(address: Ipv4Addr) -> Tunnel {
+    Tunnel::new(Config::new(address).with_password(b"pw")).unwrap()
+}
+
+type Message = (String, Vec<u8>);
+
+fn publish(from: &mut Tunnel, packet: &[u8]) -> Message {
+    let mut payload = vec![0u8; packet.len() + wire::OVERHEAD];
+    let sent = from.handle_outbound(packet, &NONCE, &mut payload).unwrap();
+    payload.truncate(sent.len);
+    (sent.topic.as_str().to_owned(), payload)
+}
+
+/// `count` messages from `from` to B, counters 0 to `count - 1`.
+fn messages(from: &mut Tunnel, count: usize) -> Vec<Message> {
+    (0..count).map(|_| publish(from, &ipv4(A, B, 40))).collect()
+}
+
+fn deliver(to: &mut Tunnel, (topic, payload): &Message) -> Result<usize, DropReason> {
+    to.handle_inbound(topic, payload, &mut [0u8; 2048])
+}
+
+fn counter_of((_, payload): &Message) -> u64 {
+    wire2::header(payload).unwrap().counter
+}
+
+#[test]
+fn v2_nodes_send_v2_with_counters_from_zero_under_their_boot_id() {
+    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let sent = messages(&mut a, 3);
+    for (i, message) in sent.iter().enumerate() {
+        assert!(wire2::is_v2(&message.1));
+        assert_eq!(message.1.len(), 40 + wire2::OVERHEAD);
+        let header = wire2::header(&message.1).unwrap();
+        assert_eq!((header.boot_id, header.counter), (boot(1), i as u64));
+        assert_eq!(deliver(&mut b, message), Ok(40));
+    }
+    assert_eq!(b.counters().rx_packets, 3);
+}
+
+#[test]
+fn a_key_derived_from_the_password_works_between_nodes() {
+    let key = || Key::derive(b"pw", b"mqttip").unwrap();
+    let mut a = Tunnel::new(Config::new(A).with_wire_v2(key(), boot(1))).unwrap();
+    let mut b = Tunnel::new(Config::new(B).with_wire_v2(key(), boot(2))).unwrap();
+    let message = publish(&mut a, &ipv4(A, B, 84));
+    assert_eq!(deliver(&mut b, &message), Ok(84));
+}
+
+#[test]
+fn a_replayed_counter_is_dropped_and_counted() {
+    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let sent = messages(&mut a, 2);
+    assert_eq!(deliver(&mut b, &sent[0]), Ok(40));
+    assert_eq!(deliver(&mut b, &sent[1]), Ok(40));
+    assert_eq!(deliver(&mut b, &sent[0]), Err(DropReason::Replayed));
+    assert_eq!(deliver(&mut b, &sent[1]), Err(DropReason::Replayed));
+    assert_eq!(
+        b.counters()
+            .dropped(Direction::Inbound, DropReason::Replayed),
+        2
+    );
+}
+
+#[test]
+fn reordering_within_the_window_is_accepted_once_each() {
+    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let sent = messages(&mut a, 6);
+    for i in [5, 3, 4, 0, 2, 1] {
+        assert_eq!(deliver(&mut b, &sent[i]), Ok(40), "counter {i}");
+    }
+    for i in [0, 3, 5] {
+        assert_eq!(deliver(&mut b, &sent[i]), Err(DropReason::Replayed), "{i}");
+    }
+}
+
+#[test]
+fn a_counter_a_whole_window_behind_the_newest_is_dropped_as_too_old() {
+    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let sent = messages(&mut a, WINDOW as usize + 2);
+    let newest = sent.last().unwrap();
+    assert_eq!(counter_of(newest), WINDOW + 1);
+    assert_eq!(deliver(&mut b, newest), Ok(40));
+    assert_eq!(
+        deliver(&mut b, &sent[1]),
+        Err(DropReason::TooOld),
+        "WINDOW behind"
+    );
+    assert_eq!(deliver(&mut b, &sent[0]), Err(DropReason::TooOld));
+    assert_eq!(deliver(&mut b, &sent[2]), Ok(40), "WINDOW - 1 behind");
+    assert_eq!(
+        b.counters().dropped(Direction::Inbound, DropReason::TooOld),
+        2
+    );
+    assert_eq!(DropReason::TooOld.name(), "too_old");
+}
+
+#[test]
+fn a_restart_with_a_new_boot_id_starts_its_counter_again_and_is_accepted() {
+    let mut b = v2_node(B, 2);
+    let mut before = v2_node(A, 1);
+    let old = messages(&mut before, 5);
+    for m in &old {
+        deliver(&mut b, m).unwrap();
+    }
+    let mut after = v2_node(A, 7); // the same node, started again
+    let new = messages(&mut after, 2);
+    assert_eq!(counter_of(&new[0]), 0);
+    assert_eq!(deliver(&mut b, &new[0]), Ok(40));
+    assert_eq!(deliver(&mut b, &new[1]), Ok(40));
+    assert_eq!(
+        deliver(&mut b, &old[4]),
+        Err(DropReason::Replayed),
+        "old boot still judged"
+    );
+}
+
+#[test]
+fn a_v2_payload_republished_to_another_nodes_topic_does_not_open() {
+    let (mut a, mut c) = (v2_node(A, 1), v2_node(C, 3));
+    let (_, payload) = publish(&mut a, &ipv4(A, B, 40));
+    assert_eq!(
+        deliver(&mut c, &("mqttip/10.0.1.3".to_owned(), payload)),
+        Err(DropReason::DecryptFailed)
+    );
+}
+
+#[test]
+fn a_tampered_or_truncated_v2_payload_is_dropped_with_its_reason() {
+    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let (topic, payload) = publish(&mut a, &ipv4(A, B, 40));
+    let mut tampered = payload.clone();
+    tampered[wire2::OVERHEAD + 3] ^= 1;
+    assert_eq!(
+        deliver(&mut b, &(topic.clone(), tampered)),
+        Err(DropReason::DecryptFailed)
+    );
+    assert_eq!(
+        deliver(
+            &mut b,
+            &(topic.clone(), payload[..wire2::OVERHEAD].to_vec())
+        ),
+        Err(DropReason::TooShort)
+    );
+    // Neither counted against the sender's window: the real one still opens.
+    assert_eq!(deliver(&mut b, &(topic, payload)), Ok(40));
+}
+
+#[test]
+fn a_v2_node_sends_v1_to_listed_v1_peers_and_accepts_v1_from_them() {
+    let mut a = Tunnel::new(
+        Config::new(A)
+            .with_password(b"pw")
+            .with_wire_v2(v2_key(), boot(1))
+            .with_v1_peer("10.0.1.3/32".parse().unwrap()),
+    )
+    .unwrap();
+    let (mut b, mut old) = (v2_node(B, 2), v1_node(C));
+    let to_old = publish(&mut a, &ipv4(A, C, 40));
+    assert!(!wire2::is_v2(&to_old.1));
+    assert_eq!(to_old.1.len(), 40 + wire::OVERHEAD);
+    assert_eq!(deliver(&mut old, &to_old), Ok(40));
+    let to_b = publish(&mut a, &ipv4(A, B, 40));
+    assert!(wire2::is_v2(&to_b.1));
+    assert_eq!(deliver(&mut b, &to_b), Ok(40));
+    let from_old = publish(&mut old, &ipv4(C, A, 40));
+    assert_eq!(deliver(&mut a, &from_old), Ok(40));
+    assert_eq!(deliver(&mut a, &from_old), Err(DropReason::Replayed));
+}
+
+#[test]
+fn broadcasts_go_as_v1_while_v1_peers_are_listed_and_as_v2_otherwise() {
+    let broadcast = ipv4(A, Ipv4Addr::BROADCAST, 28);
+    let mut mixed = Tunnel::new(
+        Config::new(A)
+            .with_password(b"pw")
+            .with_wire_v2(v2_key(), boot(1))
+            .with_v1_peer(Subnet::host(C)),
+    )
+    .unwrap();
+    let (topic, payload) = publish(&mut mixed, &broadcast);
+    assert_eq!(topic, "mqttip/255.255.255.255");
+    assert!(!wire2::is_v2(&payload));
+    assert_eq!(deliver(&mut v1_node(C), &(topic, payload)), Ok(28));
+    let (_, payload) = publish(&mut v2_node(A, 1), &broadcast);
+    assert!(wire2::is_v2(&payload));
+}
+
+#[test]
+fn a_node_without_v2_counts_a_v2_payload_as_wrong_version() {
+    let mut old = v1_node(B);
+    let message = publish(&mut v2_node(A, 1), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut old, &message), Err(DropReason::WrongVersion));
+    assert_eq!(DropReason::WrongVersion.name(), "wrong_version");
+}
+
+#[test]
+fn a_v2_node_without_a_v1_password_speaks_only_v2() {
+    let mut only = Tunnel::new(
+        Config::new(B)
+            .with_wire_v2(v2_key(), boot(2))
+            .with_v1_peer(Subnet::host(A)),
+    )
+    .unwrap();
+    assert!(only.is_sealed());
+    let from_v1 = publish(&mut v1_node(A), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut only, &from_v1), Err(DropReason::WrongVersion));
+    let (_, to_listed_v1_peer) = publish(&mut only, &ipv4(B, A, 40));
+    assert!(
+        wire2::is_v2(&to_listed_v1_peer),
+        "no v1 key: never v1, never plain"
+    );
+}
+
+#[test]
+fn a_clone_cannot_send_v2_until_it_has_its_own_boot_id() {
+    let mut a = v2_node(A, 1);
+    let mut b = v2_node(B, 2);
+    let first = publish(&mut a, &ipv4(A, B, 40));
+    let mut copy = a.clone();
+    assert_eq!(copy.boot_id(), None);
+    let mut out = [0u8; 128];
+    assert_eq!(
+        copy.handle_outbound(&ipv4(A, B, 40), &NONCE, &mut out),
+        Err(DropReason::NoBootId)
+    );
+    copy.set_boot_id(boot(9));
+    let from_copy = publish(&mut copy, &ipv4(A, B, 40));
+    let from_original = publish(&mut a, &ipv4(A, B, 40));
+    assert_eq!(counter_of(&from_original), 1);
+    assert_eq!(wire2::header(&from_copy.1).unwrap().boot_id, boot(9));
+    for m in [&first, &from_copy, &from_original] {
+        assert_eq!(deliver(&mut b, m), Ok(40));
+    }
+}
+
+#[test]
+fn turning_v2_on_later_takes_a_new_boot_id_and_counts_from_zero() {
+    let mut a = v1_node(A);
+    let mut b = v2_node(B, 2);
+    a.set_wire_v2(Some(mqttvpn::tunnel::WireV2 {
+        key: v2_key(),
+        boot_id: boot(5),
+    }));
+    let message = publish(&mut a, &ipv4(A, B, 40));
+    assert_eq!(counter_of(&message), 0);
+    assert_eq!(deliver(&mut b, &message), Ok(40));
+    a.set_wire_v2(None);
+    assert!(!wire2::is_v2(&publish(&mut a, &ipv4(A, B, 40)).1));
+}
+
+#[test]
+fn a_v2_tunnel_holds_bounded_replay_memory() {
+    let b = v2_node(B, 2);
+    assert_eq!(
+        b.replay_memory(),
+        mqttvpn::replay::ReplayCache::memory_for(b.config().replay_capacity)
+            + mqttvpn::replay::SenderWindows::memory_for(b.config().v2_senders)
+    );
+    assert_eq!(b.replay_memory(), 49_152 + 64 * 168);
+}
