@@ -134,6 +134,21 @@ pub struct Settings {
     /// Serve Prometheus metrics over HTTP on ADDR:PORT.
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
+    /// Wire format to send: v1 (the C nodes', default) or v2 (counter
+    /// nonces with replay windows, salted slow key; read by mqtt-vpn nodes
+    /// only). A v2 node reads both.
+    #[arg(long, value_name = "v1|v2")]
+    pub wire: Option<String>,
+    /// With --wire v2: peers in this subnet only speak v1 (C nodes), so
+    /// packets to them are sealed with v1 (repeatable, CIDR).
+    #[arg(long = "v1-peer", value_name = "CIDR")]
+    #[serde(default)]
+    pub v1_peers: Vec<String>,
+    /// Send packets for CIDR to the node at VIA, a gateway that forwards
+    /// them (repeatable), e.g. --route 192.168.4.0/24=10.0.1.7.
+    #[arg(long = "route", value_name = "CIDR=VIA")]
+    #[serde(default, rename = "route")]
+    pub routes: Vec<String>,
     /// Read settings from this TOML file (command-line flags win).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -340,6 +355,12 @@ pub struct NodeConfig {
     pub control: Option<PathBuf>,
     /// Prometheus metrics listen address.
     pub metrics: Option<SocketAddr>,
+    /// Send wire v2 (and read both).
+    pub wire_v2: bool,
+    /// Peers that only speak wire v1.
+    pub v1_peers: Vec<tunnel::Subnet>,
+    /// Routes through gateway nodes.
+    pub routes: Vec<tunnel::Route>,
 }
 
 impl NodeConfig {
@@ -352,6 +373,9 @@ impl NodeConfig {
         config.ipv6 = self.ipv6.map(|(address, _)| address);
         config.reading_topics = self.reading_topics.clone();
         config.mtu = usize::from(self.mtu);
+        for route in &self.routes {
+            config = config.with_route(*route);
+        }
         config
     }
 }
@@ -403,6 +427,17 @@ impl Settings {
             no_presence: self.no_presence || file.no_presence,
             control: self.control.or(file.control),
             metrics: self.metrics.or(file.metrics),
+            wire: self.wire.or(file.wire),
+            v1_peers: if self.v1_peers.is_empty() {
+                file.v1_peers
+            } else {
+                self.v1_peers
+            },
+            routes: if self.routes.is_empty() {
+                file.routes
+            } else {
+                self.routes
+            },
             config: self.config,
         }
     }
@@ -439,6 +474,37 @@ impl Settings {
                 twice.1
             )));
         }
+        let wire_v2 = match settings.wire.as_deref() {
+            None | Some("v1") => false,
+            Some("v2") => true,
+            Some(other) => {
+                return Err(usage(format!("--wire {other}: use v1 or v2")));
+            }
+        };
+        let v1_peers = settings
+            .v1_peers
+            .iter()
+            .map(|s| {
+                s.parse::<tunnel::Subnet>()
+                    .map_err(|e| usage(format!("--v1-peer {s}: {e} (expected e.g. 10.0.1.0/24)")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if wire_v2
+            && settings.vpn_password.as_deref().unwrap_or("").is_empty()
+            && settings.vpn_password_file.is_none()
+        {
+            return Err(usage(
+                "--wire v2 needs a VPN password (-k): v2 is always sealed",
+            ));
+        }
+        if !v1_peers.is_empty() && !wire_v2 {
+            return Err(usage("--v1-peer only makes sense with --wire v2"));
+        }
+        let routes = settings
+            .routes
+            .iter()
+            .map(|s| parse_route(s))
+            .collect::<Result<Vec<_>, _>>()?;
         let threads = settings.threads.unwrap_or(1);
         if threads == 0 || threads > 16 {
             return Err(usage(format!("--threads {threads} is out of range 1..=16")));
@@ -535,8 +601,26 @@ impl Settings {
             presence: !settings.no_presence,
             control: settings.control,
             metrics: settings.metrics,
+            wire_v2,
+            v1_peers,
+            routes,
         })
     }
+}
+
+/// `CIDR=VIA`, e.g. `192.168.4.0/24=10.0.1.7`.
+fn parse_route(s: &str) -> Result<tunnel::Route, UsageError> {
+    let bad = |why: String| {
+        usage(format!(
+            "--route {s}: {why} (expected e.g. 192.168.4.0/24=10.0.1.7)"
+        ))
+    };
+    let (cidr, via) = s.split_once('=').ok_or_else(|| bad("no '='".into()))?;
+    let destination: tunnel::Subnet = cidr.parse().map_err(|e| bad(format!("{e}")))?;
+    let via: Ipv4Addr = via
+        .parse()
+        .map_err(|_| bad(format!("'{via}' is not an IPv4 address")))?;
+    Ok(tunnel::Route { destination, via })
 }
 
 /// A TOML value that is one string or a list of strings.

@@ -79,22 +79,37 @@ pub enum RunError {
 
 /// Runs a node until SIGINT or SIGTERM. SIGUSR1 logs the counters.
 pub async fn run(config: NodeConfig) -> Result<(), RunError> {
-    let tunnel = crate::tunnel::Tunnel::new(config.tunnel_config())
-        .map_err(|e| RunError::Config(e.to_string()))?;
+    let mut tunnel_config = config.tunnel_config();
+    if config.wire_v2 {
+        let key =
+            crate::wire2::Key::derive(config.vpn_password.as_bytes(), config.prefix.as_bytes())
+                .ok_or_else(|| RunError::Config("--wire v2 needs a VPN password".into()))?;
+        let mut boot_id = [0u8; crate::wire2::BOOT_ID_LEN];
+        getrandom::fill(&mut boot_id).map_err(|e| RunError::Random(e.to_string()))?;
+        tunnel_config = tunnel_config.with_wire_v2(key, boot_id);
+        for peer in &config.v1_peers {
+            tunnel_config = tunnel_config.with_v1_peer(*peer);
+        }
+    }
+    // The copy that sends keeps the boot id; a clone has none, and the
+    // receiving copy never sends.
+    let tunnel =
+        crate::tunnel::Tunnel::new(tunnel_config).map_err(|e| RunError::Config(e.to_string()))?;
     if let Some(listen) = config.broker_listen {
         broker::spawn(listen, usize::from(config.mtu) + 4096)?;
     }
     let tun = Arc::new(tun::open(&config)?);
     let name = tun.name().unwrap_or_else(|_| "?".into());
+    tun::add_routes(&name, &config.routes);
     tracing::info!(
         "interface {name} up: {}/{} mtu {}, {} mode, offload {}, broker {}",
         config.address,
         u32::from(config.netmask).leading_ones(),
         config.mtu,
-        if tunnel.is_sealed() {
-            "encrypted"
-        } else {
-            "plain"
+        match (tunnel.is_sealed(), config.wire_v2) {
+            (true, true) => "encrypted (sends wire v2)",
+            (true, false) => "encrypted",
+            _ => "plain",
         },
         if config.offload { "on" } else { "off" },
         config
@@ -113,7 +128,11 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             ipv6: config.ipv6.map(|(a, _)| a),
             online: true,
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            wire: vec!["v1".to_owned()],
+            wire: if config.wire_v2 {
+                vec!["v1".to_owned(), "v2".to_owned()]
+            } else {
+                vec!["v1".to_owned()]
+            },
             mtu: config.mtu,
             since: Some(presence::unix_now()),
         },
@@ -160,9 +179,10 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         connectors.push(tokio::spawn(parts.connector));
     }
     let duplicate = tunnel.is_sealed() && brokers.len() > 1;
+    let receiving = tunnel.clone();
     let mut outbound = tokio::spawn(node::outbound(
         tun.clone(),
-        tunnel.clone(),
+        tunnel,
         handles,
         duplicate,
         shared.clone(),
@@ -172,7 +192,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         tun,
         inbound_links,
         connections,
-        tunnel,
+        receiving,
         shared.clone(),
         config.presence.then(|| presence.clone()),
         stop_rx,

@@ -48,3 +48,27 @@ fn explain(e: &io::Error, config: &NodeConfig) -> String {
         _ => format!("cannot create the TUN interface: {e}"),
     }
 }
+
+/// Points the kernel's routes for the `--route` subnets at the interface
+/// `name` (with `ip route replace`, so a restart finds them in place).
+/// A failure is logged: the tunnel still works for its own subnet.
+pub fn add_routes(name: &str, routes: &[crate::tunnel::Route]) {
+    for route in routes {
+        let cidr = route.destination.to_string();
+        match std::process::Command::new("ip")
+            .args(["route", "replace", &cidr, "dev", name])
+            .output()
+        {
+            Ok(out) if out.status.success() => {
+                tracing::info!("route {cidr} via node {} on {name}", route.via);
+            }
+            Ok(out) => tracing::warn!(
+                "cannot add the kernel route {cidr} dev {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => tracing::warn!(
+                "cannot run `ip route replace {cidr} dev {name}` ({e}): add the route yourself"
+            ),
+        }
+    }
+}

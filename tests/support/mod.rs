@@ -140,14 +140,15 @@ fn unique_tag() -> String {
     )
 }
 
-/// A network namespace, deleted on drop.
+/// A network namespace, deleted on drop; `Netns::new("lan", tag)` is
+/// `mqv-lan-<tag>`.
 pub struct Netns {
     /// Its name, as `ip netns` knows it.
     pub name: String,
 }
 
 impl Netns {
-    fn new(role: &str, tag: &str) -> Self {
+    pub fn new(role: &str, tag: &str) -> Self {
         let name = format!("mqv-{role}-{tag}");
         run(Command::new("ip").args(["netns", "add", &name]));
         let ns = Self { name };
@@ -585,4 +586,78 @@ pub fn gcc(out: &Path, sources: &[&str], args: &[&str]) {
     }
     cmd.args(args);
     run(&mut cmd);
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` in `/proc/<pid>/status`),
+/// or `None` once the process is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Number of open file descriptors of process `pid` (entries of
+/// `/proc/<pid>/fd`), or `None` once the process is gone.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Asks a node for its counters (SIGUSR1) and returns every `name=value`
+/// pair of the newest counters line, waiting up to 2 s for it. Drop
+/// counters that are still 0 are absent from the line, so read them with
+/// `.get(name).copied().unwrap_or(0)`.
+pub fn counters(node: &Proc) -> std::collections::BTreeMap<String, u64> {
+    let before = node.log_text().matches("counters:").count();
+    node.signal("USR1");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let log = node.log_text();
+        if log.matches("counters:").count() > before {
+            let line = log
+                .lines()
+                .rev()
+                .find(|l| l.contains("counters:"))
+                .unwrap_or("");
+            return line
+                .split_whitespace()
+                .filter_map(|kv| {
+                    let (name, value) = kv.split_once('=')?;
+                    Some((name.to_owned(), value.parse().ok()?))
+                })
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "node printed no counters after SIGUSR1:\n{}",
+        node.log_text()
+    );
+}
+
+/// Opens a TCP connection from inside namespace `ns` (say, to the broker at
+/// `127.0.0.1:BROKER_PORT` in [`Lab::broker_ns`]), so the test process
+/// itself can speak to what runs there. A short-lived thread enters the
+/// namespace with `setns(2)` and connects; the socket stays in that
+/// namespace and can be used from any thread.
+pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setns(fd: std::os::raw::c_int, nstype: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    const CLONE_NEWNET: std::os::raw::c_int = 0x4000_0000;
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let handle = fs::File::open(&path)?;
+        // SAFETY: `handle` is an open namespace file for the whole call;
+        // setns only changes the network namespace of this thread, which
+        // ends after connecting.
+        if unsafe { setns(handle.as_raw_fd(), CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    })
+    .join()
+    .expect("namespace thread panicked")
 }
