@@ -11,7 +11,9 @@
 //! Dependencies point down only.
 //!
 //! ```text
-//!  drivers   linux (tokio + tun-rs + rumqttc)        ffi (C ABI, driven by an lwIP shim)
+//!  drivers   linux (tokio + tun-rs, TLS, WebSocket)   ffi (C ABI, driven by an lwIP shim)
+//!               |                                       |
+//!  session   mqtt     sans-IO MQTT 3.1.1 client: bytes in, bytes and events out (both drivers)
 //!               |                                       |
 //!  core      tunnel   one node's decisions: packet -> publish, publish -> packet, counters
 //!            wire     wire v1: key, seal, open, into caller buffers
@@ -20,7 +22,8 @@
 //!            topic    <prefix>/<address> format and parse, prefix validation
 //! ```
 //!
-//! The core ([`wire`], [`ip`], [`topic`], [`tunnel`]) is `no_std` + `alloc`:
+//! The core ([`wire`], [`wire2`], [`replay`], [`ip`], [`topic`], [`tunnel`])
+//! and the [`mqtt`] session are `no_std` + `alloc`:
 //! it never reads a clock, a socket or a random source. Callers pass random
 //! bytes in and get results written into buffers they own; nothing is
 //! allocated per packet. Errors are small `Copy` enums with `Display`.
