@@ -50,6 +50,12 @@
 #define MQTT_IF_DEFAULT_PORT 1883
 
 /**
+ * Longest IPv6 address text `mqtt_if_set_ip6addr` takes, in bytes
+ * (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+ */
+#define MQTT_IF_MAX_IP6ADDR 45
+
+/**
  * Log level of a message passed to `log`: something failed.
  */
 #define MQTT_IF_LOG_ERROR 1
@@ -116,8 +122,11 @@ enum mqtt_if_result
    */
   MQTT_IF_ERR_NOT_CONNECTED = 9,
   /**
-   * The packet was dropped: not IPv4, malformed, larger than the MTU, or
-   * the transmit buffer is full.
+   * The packet was dropped: malformed, not of the family its call
+   * carries (an IPv4 packet to `mqtt_if_output6`, an IPv6 packet to
+   * `mqtt_if_output` with a next hop), sent to a next hop the core cannot
+   * publish to, IPv6 multicast other than ff02::1, larger than the MTU,
+   * or the transmit buffer is full.
    */
   MQTT_IF_ERR_DROPPED = 10,
   /**
@@ -129,6 +138,11 @@ enum mqtt_if_result
    * A bug: the library panicked. The interface should be deleted.
    */
   MQTT_IF_ERR_PANIC = 12,
+  /**
+   * An address argument is not an IPv6 address in text form, or is one
+   * an interface cannot have (multicast or loopback).
+   */
+  MQTT_IF_ERR_INVALID_ADDRESS = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -153,6 +167,10 @@ typedef struct mqtt_if_data mqtt_if_data;
  * interrupt, and none but `netif_input` may call back into the library
  * (that one may call `mqtt_if_output` and the `mqtt_if_set_*` functions,
  * as lwIP does when it answers a received packet at once).
+ *
+ * Callbacks added in later versions go at the end, so a port that zeroes
+ * the table before filling it in (as `mqtt_vpn_netif_platform` expects)
+ * keeps compiling and leaves them NULL.
  */
 typedef struct mqtt_if_platform {
   /**
@@ -220,6 +238,13 @@ typedef struct mqtt_if_platform {
    * `MQTT_IF_LOG_*` level.
    */
   void (*log)(void *port_ctx, int level, const char *msg, size_t len);
+  /**
+   * Optional: set the interface's IPv6 address, 16 bytes in network
+   * order (as `ip6_addr_t.addr`), valid only during the call; all zero
+   * (`::`) removes the address set before. Called by
+   * `mqtt_if_set_ip6addr`. A port without IPv6 leaves it NULL.
+   */
+  void (*netif_set_ip6addr)(void *port_ctx, const uint8_t *addr);
 } mqtt_if_platform;
 
 /**
@@ -385,16 +410,34 @@ mqtt_if_result mqtt_if_tcp_closed(struct mqtt_if_data *mq);
 size_t mqtt_if_tcp_received(struct mqtt_if_data *mq, const uint8_t *data, size_t len);
 
 /**
- * An IPv4 packet from the netif's output function, for `next_hop` (lwIP
- * byte order; lwIP's next hop picks the topic `<prefix>/<next hop>`;
- * 0 means the packet's destination). Copied: the caller keeps the
- * buffer. `MQTT_IF_ERR_NOT_CONNECTED` or `MQTT_IF_ERR_DROPPED` mean the
- * packet was dropped, as a full link drops it.
+ * A packet from the netif's IPv4 output function, for `next_hop` (lwIP
+ * byte order): the core seals it for and publishes it to
+ * `<prefix>/<next hop>`; 0 means the packet's destination. An IPv6 packet is taken only with
+ * next hop 0 (and goes to its destination's topic); IPv6 ports call
+ * `mqtt_if_output6`. Copied: the caller keeps the buffer.
+ * `MQTT_IF_ERR_NOT_CONNECTED` or `MQTT_IF_ERR_DROPPED` mean the packet
+ * was dropped, as a full link drops it.
  */
 mqtt_if_result mqtt_if_output(struct mqtt_if_data *mq,
                               const uint8_t *packet,
                               size_t len,
                               uint32_t next_hop);
+
+/**
+ * An IPv6 packet from the netif's `output_ip6` function: published to
+ * `<prefix>/<destination>` (the destination as RFC 5952 writes it;
+ * ff02::1 to the all-nodes topic, other multicast dropped). `next_hop` is
+ * NULL or 16 bytes in network order (as `ip6_addr_t.addr`): lwIP's next
+ * hop, which must be `::` or the packet's destination (what lwIP passes
+ * on an interface without neighbour discovery); the core carries IPv6 to
+ * the destination's topic only, so another next hop, like an IPv4
+ * packet, is `MQTT_IF_ERR_DROPPED`. Copied: the caller keeps the buffer.
+ * Results as for `mqtt_if_output`.
+ */
+mqtt_if_result mqtt_if_output6(struct mqtt_if_data *mq,
+                               const uint8_t *packet,
+                               size_t len,
+                               const uint8_t *next_hop);
 
 /**
  * Whether the MQTT session is up (the broker accepted the CONNECT).
@@ -439,6 +482,21 @@ mqtt_if_result mqtt_if_set_password(struct mqtt_if_data *mq, const char *passwor
  * and the subscription `<prefix>/<addr>` change with it.
  */
 mqtt_if_result mqtt_if_set_ipaddr(struct mqtt_if_data *mq, uint32_t addr);
+
+/**
+ * Gives the interface the IPv6 address `addr`, in text form (`"fd00::2"`,
+ * RFC 4291 section 2.2, no zone; at most 45 bytes). The netif gets the
+ * address (the platform's `netif_set_ip6addr`) and the interface reads
+ * `<prefix>/<addr>` (the address as RFC 5952 writes it) and the all-nodes
+ * topic `<prefix>/ff02::1`, subscribed at once when connected; IPv6
+ * packets then go out through `mqtt_if_output6`. `"::"` removes the IPv6
+ * address and unsubscribes both topics. Text that is not UTF-8 is
+ * `MQTT_IF_ERR_UTF8`, longer than 45 bytes `MQTT_IF_ERR_TOO_LONG`, not an
+ * IPv6 address, or a multicast or loopback one, `MQTT_IF_ERR_INVALID_ADDRESS`;
+ * nothing changes then. A new address restarts the replay memory of
+ * encrypted mode: set it once, before traffic, where possible.
+ */
+mqtt_if_result mqtt_if_set_ip6addr(struct mqtt_if_data *mq, const char *addr);
 
 /**
  * Sets the netmask (lwIP byte order).

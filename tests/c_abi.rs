@@ -195,7 +195,7 @@ fn publish_frame(topic: &str, payload: &[u8]) -> Vec<u8> {
 /// allocator on this thread. The interface allocates its buffers once,
 /// at init, and nothing per packet.
 #[test]
-fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
+fn one_interface_at_mtu_1500_peaks_under_12_kib_of_heap() {
     let mut port = Port::default();
     let table = mqtt_if_platform {
         netif_attach: None,
@@ -210,19 +210,25 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
         tcp_close: Some(close),
         random: Some(random),
         log: None,
+        netif_set_ip6addr: None,
     };
     let address = u32::from_ne_bytes([10, 0, 1, 2]);
     let key = Key::from_password(b"secret").unwrap();
     let outbound = ipv4_packet(1500, [10, 0, 1, 1]);
-    let mut sealed = vec![0u8; wire::sealed_len(1500)];
-    wire::seal(
-        &key,
-        &[7; 24],
-        &ipv4_packet(1500, [10, 0, 1, 2]),
-        &mut sealed,
-    )
-    .unwrap();
-    let inbound = publish_frame("mqttip/10.0.1.2", &sealed);
+    // A fresh nonce for each round: a repeated payload is a replay.
+    let inbound: Vec<Vec<u8>> = (0..50u8)
+        .map(|round| {
+            let mut sealed = vec![0u8; wire::sealed_len(1500)];
+            wire::seal(
+                &key,
+                &[round; 24],
+                &ipv4_packet(1500, [10, 0, 1, 2]),
+                &mut sealed,
+            )
+            .unwrap();
+            publish_frame("mqttip/10.0.1.2", &sealed)
+        })
+        .collect();
     let ctx = (&raw mut port).cast::<c_void>();
 
     TRACKING.with(|t| t.set(true));
@@ -244,7 +250,7 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
             4
         );
         assert!(ffi::mqtt_if_is_connected(mq));
-        for round in 0..50u64 {
+        for (round, inbound) in (0..50u64).zip(&inbound) {
             let r = ffi::mqtt_if_output(mq, outbound.as_ptr(), outbound.len(), 0);
             assert_eq!(r, mqtt_if_result::MQTT_IF_OK);
             // Received in two pieces, as a socket may hand it over.
@@ -270,5 +276,5 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
         after_traffic, after_init,
         "the interface allocated per packet"
     );
-    assert!(peak <= 8 * 1024, "peak heap {peak} bytes is over 8 KiB");
+    assert!(peak <= 12 * 1024, "peak heap {peak} bytes is over 12 KiB");
 }

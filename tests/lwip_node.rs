@@ -2,7 +2,9 @@
 //! shim, the C static library, `tests/lwip/sim_esp.c`) in host 2, a Linux
 //! node in host 1, mosquitto in the middle. From host 1: ping, a 1 MB echo
 //! through the ESP's telnet port and its web page, in plain and encrypted
-//! mode; and the ESP finding the broker again after a restart.
+//! mode, over IPv4 and over IPv6 (the ESP's netif with an address from
+//! `mqtt_if_set_ip6addr`); and the ESP finding the broker again after a
+//! restart.
 //!
 //! Needs root; skipped with a printed reason otherwise (never in CI).
 
@@ -17,6 +19,8 @@ use support::{Lab, can_use_namespaces, gcc, have_mosquitto, host_staticlib, run,
 
 const LINUX: &str = "10.0.1.1";
 const ESP: &str = "10.0.1.2";
+const LINUX6: &str = "fd00::1";
+const ESP6: &str = "fd00::2";
 const UP: Duration = Duration::from_secs(20);
 
 fn ready(test: &str) -> bool {
@@ -57,17 +61,30 @@ fn sim_esp() -> PathBuf {
     .clone()
 }
 
+/// Which families the lab's nodes have addresses in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// 10.0.1.1 and 10.0.1.2 only.
+    V4,
+    /// fd00::1 and fd00::2 as well.
+    Dual,
+}
+
 /// Mosquitto, the Linux node in host 1 and the ESP in host 2 (run through
 /// `wrapper`, e.g. valgrind, if given); returns the lab and the ESP's
-/// process index once host 1 can ping the ESP.
-fn esp_lab(password: &str, wrapper: &[&str]) -> (Lab, usize) {
+/// process index once host 1 can ping the ESP (at each of its addresses).
+fn esp_lab(password: &str, family: Family, wrapper: &[&str]) -> (Lab, usize) {
     let mut lab = Lab::new(2);
     lab.start_mosquitto();
-    let node_args: Vec<&str> = if password.is_empty() {
-        vec![]
-    } else {
-        vec!["-k", password]
-    };
+    let mut node_args: Vec<&str> = vec![];
+    let mut esp_args: Vec<&str> = vec![];
+    if !password.is_empty() {
+        node_args.extend(["-k", password]);
+    }
+    if family == Family::Dual {
+        node_args.extend(["-6", LINUX6]);
+        esp_args.extend(["-6", ESP6]);
+    }
     lab.start_node(1, LINUX, &node_args);
     let sim = sim_esp();
     let broker = lab.host(2).broker_ip.to_string();
@@ -79,19 +96,57 @@ fn esp_lab(password: &str, wrapper: &[&str]) -> (Lab, usize) {
         }
         None => lab.host(2).ns.command(sim.to_str().expect("UTF-8 path")),
     };
-    cmd.args([broker.as_str(), "1883", ESP, password]);
+    cmd.args(&esp_args)
+        .args([broker.as_str(), "1883", ESP, password]);
     let esp = lab.start(cmd, "esp");
     assert!(
         lab.host(1).ns.wait_for_ping(ESP, UP).is_some(),
         "the ESP did not answer pings\n{}",
         lab.logs()
     );
+    if family == Family::Dual {
+        // The Linux side's IPv6 address may still be tentative (DAD).
+        assert!(
+            lab.host(1).ns.wait_for_ping(ESP6, UP).is_some(),
+            "the ESP did not answer IPv6 pings\n{}",
+            lab.logs()
+        );
+    }
     (lab, esp)
 }
 
-/// Sends `bytes` random bytes to the ESP's echo port from host 1 and checks
-/// that the same bytes come back.
-fn echo_round_trip(lab: &Lab, bytes: usize) {
+/// `ping -6` from host 1 to `dst`: asserts that every one of `count`
+/// echoes of `size` payload bytes came back, and returns ping's round-trip
+/// summary line (`rtt min/avg/max/mdev = ...`).
+fn ping6_every_echo(lab: &Lab, dst: &str, count: u32, size: usize) -> String {
+    let out = lab
+        .host(1)
+        .ns
+        .command("ping")
+        .args(["-6", "-n", "-q", "-c", &count.to_string(), "-i", "0.2"])
+        .args(["-W", "2", "-s", &size.to_string(), dst])
+        .output()
+        .expect("ping runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let received = format!("{count} packets transmitted, {count} received");
+    assert!(
+        out.status.success() && text.contains(&received),
+        "ping -6 -s {size} {dst}: not every echo came back\n{text}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        lab.logs()
+    );
+    let rtt = text
+        .lines()
+        .find(|l| l.starts_with("rtt"))
+        .unwrap_or_default()
+        .to_string();
+    eprintln!("ping -6 -s {size} {dst}: {rtt}");
+    rtt
+}
+
+/// Sends `bytes` random bytes to the ESP's echo port at `esp` from host 1
+/// and checks that the same bytes come back.
+fn echo_round_trip(lab: &Lab, esp: &str, bytes: usize) {
     let data = lab.path("echo.bin");
     run(Command::new("sh")
         .arg("-c")
@@ -103,7 +158,7 @@ fn echo_round_trip(lab: &Lab, bytes: usize) {
         .unwrap_or_default()
         .to_string();
     let out = lab.host(1).ns.sh(&format!(
-        "timeout 90 nc -N {ESP} 23 < {} | sha256sum",
+        "timeout 90 nc -N {esp} 23 < {} | sha256sum",
         data.display()
     ));
     let echoed = String::from_utf8_lossy(&out.stdout);
@@ -115,22 +170,43 @@ fn echo_round_trip(lab: &Lab, bytes: usize) {
     );
 }
 
-fn web_page(lab: &Lab) -> String {
+/// The ESP's web page at `host` (`10.0.1.2` or `[fd00::2]`), fetched from host 1.
+fn web_page(lab: &Lab, host: &str) -> String {
     let out = lab
         .host(1)
         .ns
-        .sh(&format!("curl -s --max-time 10 http://{ESP}/"));
+        .sh(&format!("curl -g -s --max-time 10 http://{host}/"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+const HELLO: &str = "hello from esp8266!";
+
 fn the_esp_serves_over_the_tunnel(password: &str) {
-    let (lab, _esp) = esp_lab(password, &[]);
+    let (lab, _esp) = esp_lab(password, Family::V4, &[]);
     let ns = &lab.host(1).ns;
     assert!(ns.ping(ESP, 5, 56), "ping\n{}", lab.logs());
     assert!(ns.ping(ESP, 5, 1372), "1400-byte pings\n{}", lab.logs());
-    assert_eq!(web_page(&lab), "hello from esp8266!", "{}", lab.logs());
-    echo_round_trip(&lab, 1 << 20);
-    assert_eq!(web_page(&lab), "hello from esp8266!", "{}", lab.logs());
+    assert_eq!(web_page(&lab, ESP), HELLO, "{}", lab.logs());
+    echo_round_trip(&lab, ESP, 1 << 20);
+    assert_eq!(web_page(&lab, ESP), HELLO, "{}", lab.logs());
+}
+
+/// The same services over IPv6, with IPv4 still working beside it.
+fn the_esp_serves_over_ipv6(password: &str) {
+    let (lab, _esp) = esp_lab(password, Family::Dual, &[]);
+    ping6_every_echo(&lab, ESP6, 5, 56);
+    // 1352 bytes of payload: 1400-byte IPv6 packets.
+    ping6_every_echo(&lab, ESP6, 5, 1352);
+    let web6 = format!("[{ESP6}]");
+    assert_eq!(web_page(&lab, &web6), HELLO, "{}", lab.logs());
+    echo_round_trip(&lab, ESP6, 256 << 10);
+    assert_eq!(web_page(&lab, &web6), HELLO, "{}", lab.logs());
+    assert!(
+        lab.host(1).ns.ping(ESP, 3, 56),
+        "IPv4 beside IPv6\n{}",
+        lab.logs()
+    );
+    assert_eq!(web_page(&lab, ESP), HELLO, "{}", lab.logs());
 }
 
 #[test]
@@ -150,11 +226,27 @@ fn the_simulated_esp_answers_ping_echo_and_http_encrypted() {
 }
 
 #[test]
+fn the_simulated_esp_answers_ping6_echo_and_http_over_ipv6_in_plain_mode() {
+    if !ready("lwip_ipv6_plain") {
+        return;
+    }
+    the_esp_serves_over_ipv6("");
+}
+
+#[test]
+fn the_simulated_esp_answers_ping6_echo_and_http_over_ipv6_encrypted() {
+    if !ready("lwip_ipv6_encrypted") {
+        return;
+    }
+    the_esp_serves_over_ipv6("pw");
+}
+
+#[test]
 fn the_simulated_esp_reconnects_and_resubscribes_after_a_broker_restart() {
     if !ready("lwip_broker_restart") {
         return;
     }
-    let (mut lab, esp) = esp_lab("pw", &[]);
+    let (mut lab, esp) = esp_lab("pw", Family::V4, &[]);
     let connects = |lab: &mut Lab| {
         lab.proc(esp)
             .log_text()
@@ -172,7 +264,7 @@ fn the_simulated_esp_reconnects_and_resubscribes_after_a_broker_restart() {
         lab.logs()
     );
     assert!(connects(&mut lab) > before, "{}", lab.logs());
-    assert_eq!(web_page(&lab), "hello from esp8266!", "{}", lab.logs());
+    assert_eq!(web_page(&lab, ESP), HELLO, "{}", lab.logs());
 }
 
 #[test]
@@ -185,8 +277,10 @@ fn the_simulated_esp_under_valgrind_has_no_errors_and_frees_everything() {
         eprintln!("SKIPPED lwip_valgrind: valgrind is not installed");
         return;
     }
+    // Dual stack: the IPv6 paths of the shim run under valgrind too.
     let (mut lab, esp) = esp_lab(
         "pw",
+        Family::Dual,
         &[
             "valgrind",
             "--error-exitcode=99",
@@ -195,8 +289,16 @@ fn the_simulated_esp_under_valgrind_has_no_errors_and_frees_everything() {
         ],
     );
     assert!(lab.host(1).ns.ping(ESP, 3, 1372), "{}", lab.logs());
-    assert_eq!(web_page(&lab), "hello from esp8266!", "{}", lab.logs());
-    echo_round_trip(&lab, 64 << 10);
+    assert_eq!(web_page(&lab, ESP), HELLO, "{}", lab.logs());
+    echo_round_trip(&lab, ESP, 64 << 10);
+    ping6_every_echo(&lab, ESP6, 3, 1352);
+    assert_eq!(
+        web_page(&lab, &format!("[{ESP6}]")),
+        HELLO,
+        "{}",
+        lab.logs()
+    );
+    echo_round_trip(&lab, ESP6, 64 << 10);
     let code = lab.proc(esp).stop();
     let log = lab.proc(esp).log_text();
     assert!(log.contains("sim_esp: stopping"), "{log}");

@@ -32,21 +32,27 @@ pub enum mqtt_if_result {
     MQTT_IF_ERR_BUSY = 8,
     /// No MQTT session is up; the packet was dropped.
     MQTT_IF_ERR_NOT_CONNECTED = 9,
-    /// The packet was dropped: not IPv4, malformed, larger than the MTU, or
-    /// the transmit buffer is full.
+    /// The packet was dropped: malformed, not of the family its call
+    /// carries (an IPv4 packet to `mqtt_if_output6`, an IPv6 packet to
+    /// `mqtt_if_output` with a next hop), sent to a next hop the core cannot
+    /// publish to, IPv6 multicast other than ff02::1, larger than the MTU,
+    /// or the transmit buffer is full.
     MQTT_IF_ERR_DROPPED = 10,
     /// The call does not fit the connection state (for example
     /// `mqtt_if_tcp_connected` while no connection was being made).
     MQTT_IF_ERR_STATE = 11,
     /// A bug: the library panicked. The interface should be deleted.
     MQTT_IF_ERR_PANIC = 12,
+    /// An address argument is not an IPv6 address in text form, or is one
+    /// an interface cannot have (multicast or loopback).
+    MQTT_IF_ERR_INVALID_ADDRESS = 13,
 }
 
 use mqtt_if_result::*;
 
 impl mqtt_if_result {
     /// Every code, in number order.
-    pub(crate) const ALL: [mqtt_if_result; 13] = [
+    pub(crate) const ALL: [mqtt_if_result; 14] = [
         MQTT_IF_OK,
         MQTT_IF_ERR_NULL,
         MQTT_IF_ERR_UTF8,
@@ -60,6 +66,7 @@ impl mqtt_if_result {
         MQTT_IF_ERR_DROPPED,
         MQTT_IF_ERR_STATE,
         MQTT_IF_ERR_PANIC,
+        MQTT_IF_ERR_INVALID_ADDRESS,
     ];
 
     /// The code with number `code`, if there is one.
@@ -84,9 +91,14 @@ impl mqtt_if_result {
             MQTT_IF_ERR_ATTACH => c"the platform could not attach the network interface",
             MQTT_IF_ERR_BUSY => c"the interface is busy: called back from a platform callback",
             MQTT_IF_ERR_NOT_CONNECTED => c"not connected to the MQTT broker; packet dropped",
-            MQTT_IF_ERR_DROPPED => c"packet dropped (malformed, too large or transmit buffer full)",
+            MQTT_IF_ERR_DROPPED => {
+                c"packet dropped (malformed, wrong IP version or next hop, too large or transmit buffer full)"
+            }
             MQTT_IF_ERR_STATE => c"the call does not fit the connection state",
             MQTT_IF_ERR_PANIC => c"internal error: the library panicked",
+            MQTT_IF_ERR_INVALID_ADDRESS => {
+                c"not an IPv6 address, or one an interface cannot have (multicast, loopback)"
+            }
         }
     }
 }

@@ -7,8 +7,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::ip::IpHeader;
 use crate::mqtt::{Event, Options, PublishError, QoS, Session, SubscribeError};
 use crate::topic::{self, Topic};
 use crate::tunnel::{Config, Tunnel};
@@ -65,6 +66,15 @@ enum Link {
     Backoff { until: u64 },
 }
 
+/// The next hop lwIP chose for an outbound packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextHop {
+    /// From `mqtt_if_output`: 0.0.0.0 means the packet's destination.
+    V4(Ipv4Addr),
+    /// From `mqtt_if_output6`: `None` or `::` means the destination.
+    V6(Option<Ipv6Addr>),
+}
+
 /// What one call to [`Interface::receive`] did.
 pub(crate) struct Received {
     /// Bytes taken from the input.
@@ -97,6 +107,29 @@ pub(crate) struct Interface {
     platform: Platform,
 }
 
+/// The IPv4 next hop to hand the core: lwIP's for an IPv4 packet; none
+/// (0.0.0.0) for an IPv6 packet, which goes to the topic of its
+/// destination, the only next hop the core publishes IPv6 to. A packet that
+/// does not parse is left to the core, which counts it as malformed.
+fn via(packet: &[u8], next_hop: NextHop) -> Result<Ipv4Addr, mqtt_if_result> {
+    let Ok(header) = IpHeader::parse(packet) else {
+        return Ok(Ipv4Addr::UNSPECIFIED);
+    };
+    match (header.dst, next_hop) {
+        (IpAddr::V4(_), NextHop::V4(hop)) => Ok(hop),
+        (IpAddr::V6(_), NextHop::V4(hop)) if hop.is_unspecified() => Ok(hop),
+        (IpAddr::V6(dst), NextHop::V6(hop))
+            if hop.is_none_or(|hop| hop.is_unspecified() || hop == dst) =>
+        {
+            Ok(Ipv4Addr::UNSPECIFIED)
+        }
+        _ => Err(MQTT_IF_ERR_DROPPED),
+    }
+}
+
+/// Tags of wire v1 payloads an interface remembers to drop replays.
+const EMBEDDED_REPLAY_CAPACITY: usize = 256;
+
 /// Largest publish body (topic length, topic, payload) of one packet.
 fn publish_body_len(topic_len: usize, mtu: usize) -> usize {
     2 + topic_len + wire::sealed_len(mtu)
@@ -108,7 +141,11 @@ impl Interface {
         let mut config = Config::new(ipv4(s.ipaddr)).with_prefix(s.prefix);
         config.netmask = ipv4(s.netmask);
         config.mtu = s.mtu;
-        let config = config.with_password(s.password);
+        // The bare-metal replay memory (256 tags, 3 KiB) on every build, so
+        // an interface costs the same on the host as on the device.
+        let config = config
+            .with_password(s.password)
+            .with_replay_capacity(EMBEDDED_REPLAY_CAPACITY);
         let tunnel = Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)?;
 
         let client_id = match s.client_id {
@@ -125,9 +162,10 @@ impl Interface {
         } else if !s.broker_password.is_empty() {
             return Err(MQTT_IF_ERR_INVALID_ARGUMENT);
         }
-        // Our own topics are at most `<prefix>/255.255.255.255`; anything
-        // longer the broker sends is not for us and is skipped.
-        let own_topic = s.prefix.len() + "/255.255.255.255".len();
+        // Our own topics are at most `<prefix>/` and the longest address
+        // text (IPv6 may be set later); anything longer the broker sends is
+        // not for us and is skipped.
+        let own_topic = s.prefix.len() + topic::MAX_TOPIC_LEN - topic::MAX_PREFIX_LEN;
         options.max_incoming = publish_body_len(own_topic, s.mtu) + 2;
         let publish = 1 + 4 + publish_body_len(own_topic, s.mtu);
         let connect = 64 + client_id.len() + s.user.map_or(0, str::len) + s.broker_password.len();
@@ -346,31 +384,33 @@ impl Interface {
 
     // ---- packets ----
 
-    /// An IP packet lwIP sends towards `next_hop`.
-    pub(crate) fn output(&mut self, packet: &[u8], next_hop: u32) -> Result<(), mqtt_if_result> {
+    /// An IP packet lwIP sends towards `next_hop`. The core picks the topic
+    /// and, for an IPv4 packet, takes lwIP's next hop as its own choice
+    /// ([`Tunnel::handle_outbound_via`]), so what is sealed is what is
+    /// published: wire v2 authenticates exactly that topic.
+    pub(crate) fn output(
+        &mut self,
+        packet: &[u8],
+        next_hop: NextHop,
+    ) -> Result<(), mqtt_if_result> {
         if !self.is_connected() {
             return Err(MQTT_IF_ERR_NOT_CONNECTED);
         }
+        let via = via(packet, next_hop)?;
         let mut nonce = [0u8; wire::NONCE_LEN];
         if self.tunnel.is_sealed() {
             self.platform.random(&mut nonce);
         }
         let out = self
             .tunnel
-            .handle_outbound(packet, &nonce, &mut self.scratch)
+            .handle_outbound_via(packet, via, &nonce, &mut self.scratch)
             .map_err(|_| MQTT_IF_ERR_DROPPED)?;
-        let next_hop = ipv4(next_hop);
-        let topic = if next_hop.is_unspecified() {
-            out.topic
-        } else {
-            self.tunnel.topic_for(next_hop)
-        };
         let payload = &self.scratch[..out.len];
-        let mut queued = self.session.publish(topic.as_str(), payload);
+        let mut queued = self.session.publish(out.topic.as_str(), payload);
         if queued == Err(PublishError::TxFull) {
             self.flush();
             let payload = &self.scratch[..out.len];
-            queued = self.session.publish(topic.as_str(), payload);
+            queued = self.session.publish(out.topic.as_str(), payload);
         }
         self.flush();
         queued.map_err(|_| MQTT_IF_ERR_DROPPED)
@@ -471,6 +511,23 @@ impl Interface {
 
     pub(crate) fn set_ipaddr(&mut self, addr: u32) {
         self.change_topics(|t| t.set_address(ipv4(addr)));
+    }
+
+    /// Gives the interface an IPv6 address (`None`: none): it then reads
+    /// `<prefix>/<address>` and `<prefix>/ff02::1`.
+    ///
+    /// The core has no setter for its IPv6 address, so the tunnel is made
+    /// anew from its configuration: the wire-v1 replay memory starts empty
+    /// again (a payload seen before the change is accepted once more).
+    pub(crate) fn set_ip6addr(&mut self, addr: Option<Ipv6Addr>) -> Result<(), mqtt_if_result> {
+        if self.tunnel.config().ipv6 == addr {
+            return Ok(());
+        }
+        let mut config = self.tunnel.config().clone();
+        config.ipv6 = addr;
+        let tunnel = Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_ADDRESS)?;
+        self.change_topics(|t| *t = tunnel);
+        Ok(())
     }
 
     pub(crate) fn set_netmask(&mut self, mask: u32) {

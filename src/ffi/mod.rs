@@ -7,7 +7,8 @@
 //! The port registers its callbacks ([`mqtt_if_platform`]) with
 //! [`mqtt_if_set_platform`] before making an interface, then drives it:
 //! [`mqtt_if_tick`] from its main loop, [`mqtt_if_tcp_received`] with the
-//! broker's bytes, [`mqtt_if_output`] from the netif's output function.
+//! broker's bytes, [`mqtt_if_output`] from the netif's output function and
+//! [`mqtt_if_output6`] from its IPv6 one (after [`mqtt_if_set_ip6addr`]).
 //!
 //! Every exported function body runs inside [`ffi_fn!`](boundary::ffi_fn),
 //! checks every pointer, and returns NULL or an [`mqtt_if_result`]
@@ -29,9 +30,10 @@ use alloc::boxed::Box;
 use alloc::vec;
 use core::cell::RefCell;
 use core::ffi::{c_char, c_int, c_void};
+use core::net::Ipv6Addr;
 
 use boundary::{ffi_fn, non_null, opt_bytes_arg, opt_str_arg, str_arg};
-use interface::{DEFAULT_KEEPALIVE_SECS, Interface, MIN_MTU, Settings};
+use interface::{DEFAULT_KEEPALIVE_SECS, Interface, MIN_MTU, NextHop, Settings};
 use platform::Platform;
 
 pub use boundary::mqtt_if_result;
@@ -47,6 +49,9 @@ pub const MQTT_IF_MAX_PREFIX: usize = 128;
 pub const MQTT_IF_MAX_MTU: u16 = 1500;
 /// Default broker port.
 pub const MQTT_IF_DEFAULT_PORT: u16 = 1883;
+/// Longest IPv6 address text `mqtt_if_set_ip6addr` takes, in bytes
+/// (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+pub const MQTT_IF_MAX_IP6ADDR: usize = 45;
 
 /// One tunnel interface: the tunnel, its MQTT session and broker
 /// connection, and its buffers (allocated once, by `mqtt_if_init*`).
@@ -537,11 +542,13 @@ pub unsafe extern "C" fn mqtt_if_tcp_received(
     })
 }
 
-/// An IPv4 packet from the netif's output function, for `next_hop` (lwIP
-/// byte order; lwIP's next hop picks the topic `<prefix>/<next hop>`;
-/// 0 means the packet's destination). Copied: the caller keeps the
-/// buffer. `MQTT_IF_ERR_NOT_CONNECTED` or `MQTT_IF_ERR_DROPPED` mean the
-/// packet was dropped, as a full link drops it.
+/// A packet from the netif's IPv4 output function, for `next_hop` (lwIP
+/// byte order): the core seals it for and publishes it to
+/// `<prefix>/<next hop>`; 0 means the packet's destination. An IPv6 packet is taken only with
+/// next hop 0 (and goes to its destination's topic); IPv6 ports call
+/// `mqtt_if_output6`. Copied: the caller keeps the buffer.
+/// `MQTT_IF_ERR_NOT_CONNECTED` or `MQTT_IF_ERR_DROPPED` mean the packet
+/// was dropped, as a full link drops it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_output(
     mq: *mut mqtt_if_data,
@@ -552,13 +559,53 @@ pub unsafe extern "C" fn mqtt_if_output(
     ffi_fn!({
         // SAFETY: contract of `handle`.
         let mq = unsafe { handle(mq) }?;
-        if packet.is_null() {
-            return Err(MQTT_IF_ERR_NULL);
-        }
-        // SAFETY: `packet` holds `len` readable bytes (contract).
-        let packet = unsafe { core::slice::from_raw_parts(packet, len) };
-        with(mq, |i| i.output(packet, next_hop).map(|()| MQTT_IF_OK))
+        // SAFETY: a non-NULL `packet` holds `len` readable bytes (contract).
+        let packet = unsafe { packet_arg(packet, len) }?;
+        let hop = NextHop::V4(interface::ipv4(next_hop));
+        with(mq, |i| i.output(packet, hop).map(|()| MQTT_IF_OK))
     })
+}
+
+/// An IPv6 packet from the netif's `output_ip6` function: published to
+/// `<prefix>/<destination>` (the destination as RFC 5952 writes it;
+/// ff02::1 to the all-nodes topic, other multicast dropped). `next_hop` is
+/// NULL or 16 bytes in network order (as `ip6_addr_t.addr`): lwIP's next
+/// hop, which must be `::` or the packet's destination (what lwIP passes
+/// on an interface without neighbour discovery); the core carries IPv6 to
+/// the destination's topic only, so another next hop, like an IPv4
+/// packet, is `MQTT_IF_ERR_DROPPED`. Copied: the caller keeps the buffer.
+/// Results as for `mqtt_if_output`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_if_output6(
+    mq: *mut mqtt_if_data,
+    packet: *const u8,
+    len: usize,
+    next_hop: *const u8,
+) -> mqtt_if_result {
+    ffi_fn!({
+        // SAFETY: contract of `handle`.
+        let mq = unsafe { handle(mq) }?;
+        // SAFETY: a non-NULL `packet` holds `len` readable bytes (contract).
+        let packet = unsafe { packet_arg(packet, len) }?;
+        // SAFETY: a non-NULL `next_hop` holds 16 readable bytes (contract);
+        // `[u8; 16]` has alignment 1.
+        let hop = unsafe { next_hop.cast::<[u8; 16]>().as_ref() }.map(|b| Ipv6Addr::from(*b));
+        with(mq, |i| {
+            i.output(packet, NextHop::V6(hop)).map(|()| MQTT_IF_OK)
+        })
+    })
+}
+
+/// A required packet argument of `len` bytes.
+///
+/// # Safety
+/// `packet` is NULL or points to `len` readable bytes.
+unsafe fn packet_arg<'a>(packet: *const u8, len: usize) -> Result<&'a [u8], mqtt_if_result> {
+    if packet.is_null() {
+        return Err(MQTT_IF_ERR_NULL);
+    }
+    // SAFETY: the caller's contract.
+    Ok(unsafe { core::slice::from_raw_parts(packet, len) })
 }
 
 /// Whether the MQTT session is up (the broker accepted the CONNECT).
@@ -666,6 +713,37 @@ unsafe fn set_address(mq: *mut mqtt_if_data, f: impl FnOnce(&mut Interface)) -> 
 pub unsafe extern "C" fn mqtt_if_set_ipaddr(mq: *mut mqtt_if_data, addr: u32) -> mqtt_if_result {
     // SAFETY: forwarded.
     unsafe { set_address(mq, |i| i.set_ipaddr(addr)) }
+}
+
+/// Gives the interface the IPv6 address `addr`, in text form (`"fd00::2"`,
+/// RFC 4291 section 2.2, no zone; at most 45 bytes). The netif gets the
+/// address (the platform's `netif_set_ip6addr`) and the interface reads
+/// `<prefix>/<addr>` (the address as RFC 5952 writes it) and the all-nodes
+/// topic `<prefix>/ff02::1`, subscribed at once when connected; IPv6
+/// packets then go out through `mqtt_if_output6`. `"::"` removes the IPv6
+/// address and unsubscribes both topics. Text that is not UTF-8 is
+/// `MQTT_IF_ERR_UTF8`, longer than 45 bytes `MQTT_IF_ERR_TOO_LONG`, not an
+/// IPv6 address, or a multicast or loopback one, `MQTT_IF_ERR_INVALID_ADDRESS`;
+/// nothing changes then. A new address restarts the replay memory of
+/// encrypted mode: set it once, before traffic, where possible.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mqtt_if_set_ip6addr(
+    mq: *mut mqtt_if_data,
+    addr: *const c_char,
+) -> mqtt_if_result {
+    ffi_fn!({
+        // SAFETY: contract of `handle` and of strings.
+        let mq = unsafe { handle(mq) }?;
+        let text = unsafe { str_arg(addr, MQTT_IF_MAX_IP6ADDR) }?;
+        let addr: Ipv6Addr = text.parse().map_err(|_| MQTT_IF_ERR_INVALID_ADDRESS)?;
+        if addr.is_multicast() || addr.is_loopback() {
+            return Err(MQTT_IF_ERR_INVALID_ADDRESS);
+        }
+        let addr = (!addr.is_unspecified()).then_some(addr);
+        with(mq, |i| i.set_ip6addr(addr))?;
+        mq.platform.set_ip6addr(addr);
+        Ok(MQTT_IF_OK)
+    })
 }
 
 /// Sets the netmask (lwIP byte order).

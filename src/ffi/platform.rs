@@ -3,6 +3,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 use core::fmt::{self, Write};
+use core::net::Ipv6Addr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use alloc::boxed::Box;
@@ -23,8 +24,12 @@ pub const MQTT_IF_LOG_DEBUG: c_int = 3;
 /// interrupt, and none but `netif_input` may call back into the library
 /// (that one may call `mqtt_if_output` and the `mqtt_if_set_*` functions,
 /// as lwIP does when it answers a received packet at once).
+///
+/// Callbacks added in later versions go at the end, so a port that zeroes
+/// the table before filling it in (as `mqtt_vpn_netif_platform` expects)
+/// keeps compiling and leaves them NULL.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 #[allow(non_camel_case_types)]
 pub struct mqtt_if_platform {
     /// Optional: create the network interface for `mq` with these
@@ -79,6 +84,11 @@ pub struct mqtt_if_platform {
     pub log: Option<
         unsafe extern "C" fn(port_ctx: *mut c_void, level: c_int, msg: *const c_char, len: usize),
     >,
+    /// Optional: set the interface's IPv6 address, 16 bytes in network
+    /// order (as `ip6_addr_t.addr`), valid only during the call; all zero
+    /// (`::`) removes the address set before. Called by
+    /// `mqtt_if_set_ip6addr`. A port without IPv6 leaves it NULL.
+    pub netif_set_ip6addr: Option<unsafe extern "C" fn(port_ctx: *mut c_void, addr: *const u8)>,
 }
 
 /// The registration `mqtt_if_init*` uses: a copy of the table and the
@@ -172,6 +182,15 @@ impl Platform {
         if let Some(f) = self.table.netif_set_addr {
             // SAFETY: see the impl comment.
             unsafe { f(self.ctx, ip, mask, gw) }
+        }
+    }
+
+    /// `None` removes the address (the port gets `::`).
+    pub(crate) fn set_ip6addr(&self, addr: Option<Ipv6Addr>) {
+        if let Some(f) = self.table.netif_set_ip6addr {
+            let octets = addr.unwrap_or(Ipv6Addr::UNSPECIFIED).octets();
+            // SAFETY: see the impl comment; `octets` holds 16 bytes.
+            unsafe { f(self.ctx, octets.as_ptr()) }
         }
     }
 

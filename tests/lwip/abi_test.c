@@ -67,6 +67,8 @@ struct fake {
   mqtt_if_result reentrant_result;
   int reenter_from_send;
   mqtt_if_result busy_result;
+  uint8_t ip6[16]; /* the netif's IPv6 address, all zero for none */
+  int ip6_calls;
 };
 
 static struct fake fake;
@@ -107,6 +109,12 @@ static void f_set_addr(void *ctx, uint32_t ip, uint32_t mask, uint32_t gw) {
   f->ip = ip;
   f->mask = mask;
   f->gw = gw;
+}
+
+static void f_set_ip6addr(void *ctx, const uint8_t *addr) {
+  struct fake *f = (struct fake *)ctx;
+  f->ip6_calls++;
+  memcpy(f->ip6, addr, 16);
 }
 
 static void f_set_up(void *ctx, bool up) { ((struct fake *)ctx)->up = up; }
@@ -172,6 +180,7 @@ static struct mqtt_if_platform platform(void) {
   p.tcp_close = f_close;
   p.random = f_random;
   p.log = f_log;
+  p.netif_set_ip6addr = f_set_ip6addr;
   return p;
 }
 
@@ -201,6 +210,27 @@ static size_t ip_packet(uint8_t *buf, uint8_t dst_last) {
   return sizeof header;
 }
 
+/* fd00::<last>, as 16 bytes in network order. */
+static void fd00(uint8_t *out, uint8_t last) {
+  memset(out, 0, 16);
+  out[0] = 0xfd;
+  out[15] = last;
+}
+
+/* A 48-byte IPv6/UDP packet from fd00::2 to `dst` (16 bytes). */
+static size_t ip6_packet(uint8_t *buf, const uint8_t *dst) {
+  static const uint8_t udp[8] = {0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0};
+  memset(buf, 0, 40);
+  buf[0] = 0x60;
+  buf[5] = 8; /* payload length */
+  buf[6] = 17; /* UDP */
+  buf[7] = 64; /* hop limit */
+  fd00(buf + 8, 2);
+  memcpy(buf + 24, dst, 16);
+  memcpy(buf + 40, udp, sizeof udp);
+  return 48;
+}
+
 /* An MQTT PUBLISH (QoS 0) frame. */
 static size_t publish_frame(uint8_t *out, const char *topic,
                             const uint8_t *payload, size_t len) {
@@ -227,12 +257,14 @@ static const uint8_t connack[4] = {0x20, 2, 0, 0};
 
 static void result_strings(void) {
   unsigned code;
-  for (code = 0; code <= MQTT_IF_ERR_PANIC; code++) {
+  for (code = 0; code <= MQTT_IF_ERR_INVALID_ADDRESS; code++) {
     const char *s = mqtt_if_result_str(code);
     CHECK(s != NULL && strlen(s) > 0);
   }
   CHECK(strcmp(mqtt_if_result_str(MQTT_IF_OK), "success") == 0);
   CHECK(strcmp(mqtt_if_result_str(9999), "unknown result code") == 0);
+  CHECK(strcmp(mqtt_if_result_str(MQTT_IF_ERR_INVALID_ADDRESS + 1),
+               "unknown result code") == 0);
 }
 
 static void without_a_platform_nothing_is_made(void) {
@@ -316,6 +348,7 @@ static void null_handles_are_refused_everywhere(void) {
   CHECK_RES(mqtt_if_tcp_closed(NULL), MQTT_IF_ERR_NULL);
   CHECK(mqtt_if_tcp_received(NULL, connack, sizeof connack) == 0);
   CHECK_RES(mqtt_if_output(NULL, packet, n, 0), MQTT_IF_ERR_NULL);
+  CHECK_RES(mqtt_if_output6(NULL, packet, n, NULL), MQTT_IF_ERR_NULL);
   CHECK(!mqtt_if_is_connected(NULL));
   CHECK_RES(mqtt_if_add_reading_topic(NULL, ip4(172, 16, 0, 1)),
             MQTT_IF_ERR_NULL);
@@ -327,6 +360,7 @@ static void null_handles_are_refused_everywhere(void) {
   CHECK_RES(mqtt_if_set_ipaddr(NULL, 0), MQTT_IF_ERR_NULL);
   CHECK_RES(mqtt_if_set_netmask(NULL, 0), MQTT_IF_ERR_NULL);
   CHECK_RES(mqtt_if_set_gw(NULL, 0), MQTT_IF_ERR_NULL);
+  CHECK_RES(mqtt_if_set_ip6addr(NULL, "fd00::2"), MQTT_IF_ERR_NULL);
   CHECK_RES(mqtt_if_set_up(NULL), MQTT_IF_ERR_NULL);
   CHECK_RES(mqtt_if_set_down(NULL), MQTT_IF_ERR_NULL);
   CHECK_RES(mqtt_if_set_mtu(NULL, 1400), MQTT_IF_ERR_NULL);
@@ -556,6 +590,150 @@ static void lwip_may_answer_inside_netif_input(void) {
   mqtt_if_del(mq);
 }
 
+static void ipv6_addresses_are_checked_before_anything_changes(void) {
+  static const char *const invalid[] = {
+      "",            "fd00::zz",  "fd00:::2",    "10.0.1.2", "fe80::1%mq0",
+      "ff02::1",     "ff05::1:3", "::1",         " fd00::2", "fd00::2 ",
+      "1:2:3:4:5:6:7:8:9"};
+  char too_long[64];
+  uint8_t want[16];
+  struct mqtt_if_data *mq;
+  size_t i;
+
+  reset_fake();
+  mq = mqtt_if_init("b", ip4(10, 0, 1, 2), "");
+  CHECK_RES(mqtt_if_set_ip6addr(mq, NULL), MQTT_IF_ERR_NULL);
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "fd00::\xff"), MQTT_IF_ERR_UTF8);
+  for (i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+    mqtt_if_result res = mqtt_if_set_ip6addr(mq, invalid[i]);
+    checks++;
+    if (res != MQTT_IF_ERR_INVALID_ADDRESS) {
+      failures++;
+      fprintf(stderr, "FAIL: mqtt_if_set_ip6addr(\"%s\") = %s\n", invalid[i],
+              mqtt_if_result_str(res));
+    }
+  }
+  /* 46 bytes: one more than the longest address text */
+  memset(too_long, 0, sizeof too_long);
+  memcpy(too_long, "0000:0000:0000:0000:0000:ffff:255.255.255.2551", 46);
+  CHECK_RES(mqtt_if_set_ip6addr(mq, too_long), MQTT_IF_ERR_TOO_LONG);
+  CHECK(fake.ip6_calls == 0);
+
+  /* the longest text there is, taken */
+  CHECK_RES(
+      mqtt_if_set_ip6addr(mq, "0000:0000:0000:0000:0000:ffff:255.255.255.255"),
+      MQTT_IF_OK);
+  CHECK(fake.ip6_calls == 1 && fake.ip6[10] == 0xff && fake.ip6[15] == 0xff);
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "FD00:0:0:0:0:0:0:2"), MQTT_IF_OK);
+  fd00(want, 2);
+  CHECK(fake.ip6_calls == 2 && memcmp(fake.ip6, want, 16) == 0);
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "::"), MQTT_IF_OK); /* removed */
+  memset(want, 0, 16);
+  CHECK(fake.ip6_calls == 3 && memcmp(fake.ip6, want, 16) == 0);
+  mqtt_if_del(mq);
+}
+
+static void ipv6_packets_cross_when_the_interface_has_an_ipv6_address(void) {
+  uint8_t packet[48], frame[128], dst[16], hop[16], all_nodes[16];
+  size_t n, f;
+  struct mqtt_if_data *mq = connected("");
+
+  fd00(dst, 1);
+  n = ip6_packet(packet, dst);
+
+  /* set while connected: both topics subscribed at once, as RFC 5952 writes
+   * the address */
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "fd00:0:0::2"), MQTT_IF_OK);
+  CHECK(sent_contains("mqttip/fd00::2", 14));
+  CHECK(sent_contains("mqttip/ff02::1", 14));
+
+  /* outbound: the topic of the destination, byte for byte */
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output6(mq, packet, n, NULL), MQTT_IF_OK);
+  f = publish_frame(frame, "mqttip/fd00::1", packet, n);
+  CHECK(fake.sent_len == f && memcmp(fake.sent, frame, f) == 0);
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output6(mq, packet, n, dst), MQTT_IF_OK); /* lwIP's */
+  CHECK(fake.sent_len == f && memcmp(fake.sent, frame, f) == 0);
+  memset(hop, 0, sizeof hop);
+  CHECK_RES(mqtt_if_output6(mq, packet, n, hop), MQTT_IF_OK); /* :: */
+  fd00(hop, 9);
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output6(mq, packet, n, hop), MQTT_IF_ERR_DROPPED);
+  CHECK(fake.sent_len == 0);
+  /* mqtt_if_output still takes IPv6 with no next hop, and only so */
+  CHECK_RES(mqtt_if_output(mq, packet, n, 0), MQTT_IF_OK);
+  CHECK(sent_contains("mqttip/fd00::1", 14));
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output(mq, packet, n, ip4(10, 0, 1, 7)),
+            MQTT_IF_ERR_DROPPED);
+  CHECK(fake.sent_len == 0);
+  {
+    uint8_t v4[28];
+    size_t n4 = ip_packet(v4, 1);
+    CHECK_RES(mqtt_if_output6(mq, v4, n4, NULL), MQTT_IF_ERR_DROPPED);
+    CHECK(fake.sent_len == 0);
+  }
+  CHECK_RES(mqtt_if_output6(mq, packet, 39, NULL), MQTT_IF_ERR_DROPPED);
+  CHECK_RES(mqtt_if_output6(mq, NULL, n, NULL), MQTT_IF_ERR_NULL);
+
+  /* multicast: all nodes has a topic, the rest is not carried */
+  memset(all_nodes, 0, 16);
+  all_nodes[0] = 0xff;
+  all_nodes[1] = 0x02;
+  all_nodes[15] = 1;
+  n = ip6_packet(packet, all_nodes);
+  CHECK_RES(mqtt_if_output6(mq, packet, n, all_nodes), MQTT_IF_OK);
+  CHECK(sent_contains("mqttip/ff02::1", 14));
+  packet[39] = 2; /* ff02::2, all routers */
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output6(mq, packet, n, NULL), MQTT_IF_ERR_DROPPED);
+  CHECK(fake.sent_len == 0);
+
+  /* inbound: the IPv6 topics are read, delivered byte for byte */
+  fd00(dst, 2);
+  n = ip6_packet(packet, dst);
+  f = publish_frame(frame, "mqttip/fd00::2", packet, n);
+  CHECK(mqtt_if_tcp_received(mq, frame, f) == f);
+  CHECK(fake.input_calls == 1 && fake.input_len == n);
+  CHECK(memcmp(fake.input, packet, n) == 0);
+  f = publish_frame(frame, "mqttip/fd00::3", packet, n);
+  CHECK(mqtt_if_tcp_received(mq, frame, f) == f && fake.input_calls == 1);
+
+  /* removed: unsubscribed, and no longer read */
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "::"), MQTT_IF_OK);
+  CHECK(fake.sent_len > 0 && fake.sent[0] == 0xa2); /* UNSUBSCRIBE */
+  CHECK(sent_contains("mqttip/fd00::2", 14));
+  f = publish_frame(frame, "mqttip/fd00::2", packet, n);
+  CHECK(mqtt_if_tcp_received(mq, frame, f) == f && fake.input_calls == 1);
+  mqtt_if_del(mq);
+
+  /* not connected: dropped, as for IPv4 */
+  reset_fake();
+  mq = mqtt_if_init("b", ip4(10, 0, 1, 2), "");
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "fd00::2"), MQTT_IF_OK);
+  CHECK_RES(mqtt_if_output6(mq, packet, n, NULL), MQTT_IF_ERR_NOT_CONNECTED);
+  mqtt_if_del(mq);
+}
+
+static void sealed_ipv6_packets_carry_56_bytes_more(void) {
+  uint8_t packet[48], dst[16];
+  size_t n;
+  struct mqtt_if_data *mq = connected("secret");
+  fd00(dst, 1);
+  n = ip6_packet(packet, dst);
+  CHECK_RES(mqtt_if_set_ip6addr(mq, "fd00::2"), MQTT_IF_OK);
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output6(mq, packet, n, dst), MQTT_IF_OK);
+  /* 0x30, length, topic length (2), topic (14), payload */
+  CHECK(fake.sent_len == 2 + 2 + 14 + n + 56);
+  CHECK(sent_contains("mqttip/fd00::1", 14));
+  CHECK(!sent_contains(packet, n)); /* sealed, not plain */
+  mqtt_if_del(mq);
+}
+
 static void a_lost_connection_is_retried_with_backoff(void) {
   struct mqtt_if_data *mq = connected("");
   CHECK_RES(mqtt_if_tcp_closed(mq), MQTT_IF_OK);
@@ -606,6 +784,9 @@ int main(void) {
   packets_cross_in_plain_mode();
   sealed_packets_carry_56_bytes_more();
   lwip_may_answer_inside_netif_input();
+  ipv6_addresses_are_checked_before_anything_changes();
+  ipv6_packets_cross_when_the_interface_has_an_ipv6_address();
+  sealed_ipv6_packets_carry_56_bytes_more();
   a_lost_connection_is_retried_with_backoff();
   printf("abi_test: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;

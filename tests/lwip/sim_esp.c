@@ -7,8 +7,11 @@
  * (mqtt_vpn_telnet) and "hello from esp8266!" over HTTP on port 80
  * (mqtt_vpn_webserver).
  *
- * usage: sim_esp BROKER_HOST BROKER_PORT IP PASSWORD [PREFIX [KEEPALIVE]]
- * (PASSWORD "" is plain mode). Stops cleanly on SIGTERM or SIGINT.
+ * usage: sim_esp [-6 IPV6] BROKER_HOST BROKER_PORT IP PASSWORD [PREFIX
+ *        [KEEPALIVE]]
+ * (PASSWORD "" is plain mode; -6 gives the interface an IPv6 address too,
+ * and the services listen on both families). Stops cleanly on SIGTERM or
+ * SIGINT.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -352,17 +355,32 @@ static void on_signal(int sig) {
   stop = 1;
 }
 
+static void usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [-6 IPV6] BROKER_HOST BROKER_PORT IP PASSWORD [PREFIX "
+          "[KEEPALIVE]]\n",
+          argv0);
+}
+
 int main(int argc, char **argv) {
   struct mqtt_if_platform platform;
   struct in_addr ip, mask;
   struct sigaction sa;
-  int i;
+  const char *ipv6 = NULL;
+  const char *argv0 = argv[0];
+  int i, opt;
 
+  while ((opt = getopt(argc, argv, "+6:")) != -1) {
+    if (opt != '6') {
+      usage(argv0);
+      return 2;
+    }
+    ipv6 = optarg;
+  }
+  argc -= optind - 1; /* argv[1..] are the positional arguments */
+  argv += optind - 1;
   if (argc < 5 || argc > 7 || inet_pton(AF_INET, argv[3], &ip) != 1) {
-    fprintf(stderr,
-            "usage: %s BROKER_HOST BROKER_PORT IP PASSWORD [PREFIX "
-            "[KEEPALIVE]]\n",
-            argv[0]);
+    usage(argv0);
     return 2;
   }
   memset(&sa, 0, sizeof sa);
@@ -396,10 +414,19 @@ int main(int argc, char **argv) {
   if (argc > 6) {
     mqtt_if_set_keepalive(mq, (uint16_t)atoi(argv[6]));
   }
+  if (ipv6 != NULL) {
+    mqtt_if_result res = mqtt_if_set_ip6addr(mq, ipv6);
+    if (res != MQTT_IF_OK) {
+      fprintf(stderr, "sim_esp: IPv6 address %s: %s\n", ipv6,
+              mqtt_if_result_str(res));
+      mqtt_if_del(mq);
+      return 1;
+    }
+  }
   listeners[0] = listen_on(23);
   listeners[1] = listen_on(80);
-  fprintf(stderr, "sim_esp: %s up, broker %s:%s\n", argv[3], argv[1],
-          argv[2]);
+  fprintf(stderr, "sim_esp: %s%s%s up, broker %s:%s\n", argv[3],
+          ipv6 != NULL ? " " : "", ipv6 != NULL ? ipv6 : "", argv[1], argv[2]);
 
   while (!stop) {
     poll_transport(5);

@@ -28,28 +28,8 @@ static struct mqtt_vpn_netif *from_ctx(void *ctx) {
   return (struct mqtt_vpn_netif *)ctx;
 }
 
-/* lwIP's IPv4 output: no link layer, the next hop picks the MQTT topic. */
-static err_t mqtt_vpn_netif_output(struct netif *netif, struct pbuf *p,
-                                   const ip4_addr_t *next_hop) {
-  struct mqtt_vpn_netif *vn = (struct mqtt_vpn_netif *)netif->state;
-  struct pbuf *flat = p;
-  mqtt_if_result res;
-
-  if (vn == NULL || vn->mq == NULL) {
-    return ERR_IF;
-  }
-  if (p->len != p->tot_len) {
-    /* A chain: the library wants the packet in one piece. */
-    flat = pbuf_clone(PBUF_RAW, PBUF_RAM, p);
-    if (flat == NULL) {
-      return ERR_MEM;
-    }
-  }
-  res = mqtt_if_output(vn->mq, (const uint8_t *)flat->payload, flat->len,
-                       next_hop != NULL ? ip4_addr_get_u32(next_hop) : 0);
-  if (flat != p) {
-    pbuf_free(flat);
-  }
+/* What lwIP makes of a result of mqtt_if_output*(). */
+static err_t to_err(mqtt_if_result res) {
   switch (res) {
     case MQTT_IF_OK:
       return ERR_OK;
@@ -62,14 +42,64 @@ static err_t mqtt_vpn_netif_output(struct netif *netif, struct pbuf *p,
   }
 }
 
+/* The library wants a packet in one piece: a chain is copied into one
+ * pbuf (free it with pbuf_free if it is not `p`); NULL if memory ran out. */
+static struct pbuf *flatten(struct pbuf *p) {
+  if (p->len == p->tot_len) {
+    return p;
+  }
+  return pbuf_clone(PBUF_RAW, PBUF_RAM, p);
+}
+
+/* lwIP's IPv4 output: no link layer, the next hop picks the MQTT topic. */
+static err_t mqtt_vpn_netif_output(struct netif *netif, struct pbuf *p,
+                                   const ip4_addr_t *next_hop) {
+  struct mqtt_vpn_netif *vn = (struct mqtt_vpn_netif *)netif->state;
+  struct pbuf *flat;
+  mqtt_if_result res;
+
+  if (vn == NULL || vn->mq == NULL) {
+    return ERR_IF;
+  }
+  flat = flatten(p);
+  if (flat == NULL) {
+    return ERR_MEM;
+  }
+  res = mqtt_if_output(vn->mq, (const uint8_t *)flat->payload, flat->len,
+                       next_hop != NULL ? ip4_addr_get_u32(next_hop) : 0);
+  if (flat != p) {
+    pbuf_free(flat);
+  }
+  return to_err(res);
+}
+
 #if LWIP_IPV6
-/* TODO: IPv6 is not carried by wire v1 yet. */
+/* lwIP's IPv6 output: the packet goes to the topic of its destination
+ * (lwIP passes the destination as the next hop: no neighbour discovery
+ * here, the netif has no link layer). */
 static err_t mqtt_vpn_netif_output_ip6(struct netif *netif, struct pbuf *p,
                                        const ip6_addr_t *next_hop) {
-  LWIP_UNUSED_ARG(netif);
-  LWIP_UNUSED_ARG(p);
-  LWIP_UNUSED_ARG(next_hop);
-  return ERR_IF;
+  struct mqtt_vpn_netif *vn = (struct mqtt_vpn_netif *)netif->state;
+  struct pbuf *flat;
+  uint8_t hop[16];
+  mqtt_if_result res;
+
+  if (vn == NULL || vn->mq == NULL) {
+    return ERR_IF;
+  }
+  flat = flatten(p);
+  if (flat == NULL) {
+    return ERR_MEM;
+  }
+  if (next_hop != NULL) {
+    memcpy(hop, next_hop->addr, sizeof hop); /* network order, as the ABI */
+  }
+  res = mqtt_if_output6(vn->mq, (const uint8_t *)flat->payload, flat->len,
+                        next_hop != NULL ? hop : NULL);
+  if (flat != p) {
+    pbuf_free(flat);
+  }
+  return to_err(res);
 }
 #endif
 
@@ -104,6 +134,7 @@ static int attach(void *ctx, struct mqtt_if_data *mq, uint32_t ipaddr,
     return -1;
   }
   vn->attached = 1;
+  vn->ip6_slot = 0;
   vn->netif.mtu = mtu;
   netif_set_link_up(&vn->netif);
   netif_set_up(&vn->netif);
@@ -117,11 +148,14 @@ static void detach(void *ctx) {
     netif_remove(&vn->netif);
     vn->attached = 0;
   }
+  vn->ip6_slot = 0;
   vn->mq = NULL;
 }
 
 /* A packet from the tunnel: copy into a PBUF_RAM pbuf (pool pbufs may be
- * smaller than a packet) and hand it to lwIP, which may answer at once. */
+ * smaller than a packet) and hand it to lwIP, which may answer at once.
+ * ip_input and tcpip_input pass IPv6 packets on to ip6_input (and drop
+ * them when lwIP is built without IPv6). */
 static void input(void *ctx, const uint8_t *packet, size_t len) {
   struct mqtt_vpn_netif *vn = from_ctx(ctx);
   struct pbuf *p;
@@ -150,6 +184,39 @@ static void set_addr(void *ctx, uint32_t ipaddr, uint32_t netmask,
   ip4_addr_set_u32(&mask, netmask);
   ip4_addr_set_u32(&gateway, gw);
   netif_set_addr(&vn->netif, &ip, &mask, &gateway);
+}
+
+/* The IPv6 address the library was given (all zero: remove it). It takes
+ * a free slot (slot 0 stays for a link-local address) and is usable at
+ * once: duplicate address detection needs multicast neighbour
+ * solicitations, which the tunnel does not carry. */
+static void set_ip6addr(void *ctx, const uint8_t *addr) {
+#if LWIP_IPV6
+  struct mqtt_vpn_netif *vn = from_ctx(ctx);
+  ip6_addr_t ip6;
+  s8_t slot = -1;
+
+  if (!vn->attached || addr == NULL) {
+    return;
+  }
+  if (vn->ip6_slot > 0) {
+    netif_ip6_addr_set_state(&vn->netif, (s8_t)(vn->ip6_slot - 1),
+                             IP6_ADDR_INVALID);
+    vn->ip6_slot = 0;
+  }
+  memset(&ip6, 0, sizeof ip6); /* also the zone, where lwIP has one */
+  memcpy(ip6.addr, addr, 16);
+  if (ip6_addr_isany(&ip6)) {
+    return;
+  }
+  if (netif_add_ip6_address(&vn->netif, &ip6, &slot) == ERR_OK && slot >= 0) {
+    netif_ip6_addr_set_state(&vn->netif, slot, IP6_ADDR_PREFERRED);
+    vn->ip6_slot = (uint8_t)(slot + 1);
+  }
+#else
+  (void)ctx;
+  (void)addr;
+#endif
 }
 
 static void set_up(void *ctx, bool up) {
@@ -186,6 +253,7 @@ void mqtt_vpn_netif_platform(struct mqtt_if_platform *platform) {
   platform->netif_set_up = set_up;
   platform->netif_set_mtu = set_mtu;
   platform->netif_set_flags = set_flags;
+  platform->netif_set_ip6addr = set_ip6addr;
 }
 
 void mqtt_if_clear_dns(void) {

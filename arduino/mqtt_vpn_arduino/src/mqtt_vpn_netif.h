@@ -22,6 +22,12 @@
  * Every platform callback receives the `struct mqtt_vpn_netif *` as its
  * port context; the transport finds its own state in `->transport`.
  *
+ * IPv6 (lwIP built with LWIP_IPV6): after mqtt_if_set_ip6addr(mq, "fd00::2")
+ * the netif has that address (usable at once: no duplicate address
+ * detection over the tunnel), lwIP's IPv6 output goes through
+ * mqtt_if_output6(), and received IPv6 packets reach ip6_input. Without
+ * LWIP_IPV6 the address only changes the library's topics.
+ *
  * Received packets are handed to MQTT_VPN_NETIF_INPUT: ip_input for
  * NO_SYS ports (ESP8266), tcpip_input otherwise (ESP32); define it to
  * override (the host simulation runs Debian's NO_SYS=0 lwIP on one thread
@@ -45,6 +51,8 @@ struct mqtt_vpn_netif {
   struct mqtt_if_data *mq;   /* set by netif_attach, NULL after detach */
   void *transport;           /* the transport's state, for its callbacks */
   uint8_t attached;          /* netif_add succeeded, netif_remove pending */
+  uint8_t ip6_slot;          /* 1 + the netif's address slot of the IPv6
+                                address the library set; 0 for none */
 };
 
 /* Fills the netif_* callbacks of a platform table. */

@@ -121,6 +121,14 @@ inline void mqtt_if_add_reading_topic(mqtt_if_data *mq, IPAddress addr) {
  *
  * (all but mqtt_if_del and the DNS pair return an mqtt_if_result that
  * may be ignored).
+ *
+ * Beyond the original API, IPv6 (an lwIP built with LWIP_IPV6):
+ *
+ *   mqtt_if_set_ip6addr(mq, "fd00::2");
+ *
+ * gives the interface an IPv6 address beside its IPv4 one; the node then
+ * reads <prefix>/fd00::2 and <prefix>/ff02::1, and lwIP's IPv6 packets go
+ * out through mqtt_if_output6(). "::" removes the address again.
  */
 
 #endif /* __cplusplus */
