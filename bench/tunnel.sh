@@ -3,6 +3,7 @@
 # all measured in one run so the ratios hold on a noisy machine.
 #
 #   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
+#                        [--modes "plain encrypted enc-nogso jumbo jumbo64k"]
 #
 # Needs root. Builds nothing: run first
 #   cargo build --release --bin mqtt_vpn --example broker_bench
@@ -12,7 +13,8 @@
 # Measured: the broker's ceiling (1400-byte QoS 0 pub in h1 -> sub in h2,
 # payload received), the broker round trips (100-byte publish to self, and
 # h1 -> broker -> echo client in h2 -> broker -> h1, 20 ms apart like the
-# pings: the path a tunnel ping takes, minus the tunnel), then per mode (plain, encrypted, jumbo = encrypted with MTU 9000) a ping median
+# pings: the path a tunnel ping takes, minus the tunnel), then per mode (plain; encrypted; enc-nogso = encrypted without TUN offload;
+# jumbo, jumbo64k = encrypted with MTU 9000, 64000) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
 # with the CPU seconds of both nodes and of mosquitto per GB carried.
 # With --perf DIR, both nodes are sampled by `perf record` during each
@@ -24,13 +26,15 @@ DURATION=10
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JSON_OUT=$ROOT/bench/results/latest.json
 PERF_DIR=
+MODES="plain encrypted enc-nogso jumbo jumbo64k"
 while (($#)); do
     case $1 in
     --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
     --quick) DURATION=3; shift ;;
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
     --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --modes) MODES=${2:?--modes needs a list}; shift 2 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -262,8 +266,17 @@ run_mode() {
     stop_started "$n2"
 }
 
-for spec in "plain 1500" "encrypted 1500 -k benchpw" "enc-nogso 1500 -k benchpw --no-offload" "jumbo 9000 -k benchpw"; do
-    read -r -a words <<<"$spec"
+# name, MTU, node flags
+declare -A SPECS=(
+    [plain]="1500"
+    [encrypted]="1500 -k benchpw"
+    [enc-nogso]="1500 -k benchpw --no-offload"
+    [jumbo]="9000 -k benchpw"
+    [jumbo64k]="64000 -k benchpw"
+)
+for mode in $MODES; do
+    [[ -n ${SPECS[$mode]:-} ]] || die "unknown mode $mode (known: ${!SPECS[*]})"
+    read -r -a words <<<"$mode ${SPECS[$mode]}"
     echo "mode ${words[0]}..." >&2
     # Run in the current shell (not a subshell) so its PIDs stay tracked;
     # errexit is off inside, so each step checks its own status.
