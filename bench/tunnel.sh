@@ -3,7 +3,7 @@
 # all measured in one run so the ratios hold on a noisy machine.
 #
 #   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
-#                        [--modes "plain encrypted enc-nogso jumbo jumbo64k"]
+#                        [--modes "plain encrypted enc-nogso enc-2threads jumbo jumbo64k"]
 #
 # Needs root. Builds nothing: run first
 #   cargo build --release --bin mqtt_vpn --example broker_bench
@@ -13,7 +13,9 @@
 # Measured: the broker's ceiling (1400-byte QoS 0 pub in h1 -> sub in h2,
 # payload received), the broker round trips (100-byte publish to self, and
 # h1 -> broker -> echo client in h2 -> broker -> h1, 20 ms apart like the
-# pings: the path a tunnel ping takes, minus the tunnel), then per mode (plain; encrypted; enc-nogso = encrypted without TUN offload;
+# pings: the path a tunnel ping takes, minus the tunnel), then per mode
+# (plain; encrypted; enc-nogso = encrypted without TUN offload;
+# enc-2threads = encrypted with two runtime threads per node;
 # jumbo, jumbo64k = encrypted with MTU 9000, 64000) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
 # with the CPU seconds of both nodes and of mosquitto per GB carried.
@@ -271,6 +273,7 @@ declare -A SPECS=(
     [plain]="1500"
     [encrypted]="1500 -k benchpw"
     [enc-nogso]="1500 -k benchpw --no-offload"
+    [enc-2threads]="1500 -k benchpw --threads 2"
     [jumbo]="9000 -k benchpw"
     [jumbo64k]="64000 -k benchpw"
 )
