@@ -17,3 +17,9 @@ else
 fi
 echo "== test";   cargo test --all-targets
 echo "== doc";    cargo test --doc
+echo "== soak"    # two minutes of the 30-minute soak: RSS and fds must stay flat
+if [[ $(id -u) == 0 ]]; then
+  bash bench/soak.sh --duration 120 --warmup 60 --node "${CARGO_TARGET_DIR:-target}/debug/mqtt_vpn"
+else
+  echo "SKIPPED soak: needs root (network namespaces, TUN)"
+fi
