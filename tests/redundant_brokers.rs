@@ -139,6 +139,7 @@ fn sealed_packets_cross_both_brokers_once_and_survive_one_broker_dying() {
     }
     let (mut lab, first, b) = two_brokers_two_nodes(&["-k", "pw"]);
     assert!(lab.host(1).ns.ping(B, 5, 56), "{}", lab.logs());
+    std::thread::sleep(Duration::from_millis(300)); // counters settle within 100 ms
     let duplicates = counter(lab.proc(b), "dropped_in_replayed");
     assert!(
         duplicates >= 5,
