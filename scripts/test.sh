@@ -17,6 +17,7 @@ else
 fi
 echo "== test";   cargo test --all-targets --no-fail-fast
 echo "== doc";    cargo test --doc
+echo "== fuzz";   bash scripts/fuzz.sh 15     # every fuzz target for 15 s; the long runs are in fuzz/README.md
 echo "== soak"    # two minutes of the 30-minute soak: RSS and fds must stay flat
 if [[ $(id -u) == 0 ]]; then
   bash bench/soak.sh --duration 120 --warmup 60 --node "${CARGO_TARGET_DIR:-target}/debug/mqtt_vpn"

@@ -248,7 +248,7 @@ impl Interface {
             Connect::Connected => self.tcp_up(),
             Connect::Pending => {
                 self.link = Link::Connecting {
-                    deadline: self.now_ms + CONNECT_TIMEOUT_MS,
+                    deadline: self.now_ms.saturating_add(CONNECT_TIMEOUT_MS),
                 }
             }
             Connect::Failed => self.fail("TCP connection to the broker failed"),
@@ -291,7 +291,7 @@ impl Interface {
             format_args!("{why}; retrying in {} ms", delay),
         );
         self.link = Link::Backoff {
-            until: self.now_ms + delay,
+            until: self.now_ms.saturating_add(delay),
         };
         self.backoff_ms = (delay * 2).min(MAX_BACKOFF_MS);
         self.sub_cursor = None;
