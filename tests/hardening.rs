@@ -14,7 +14,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -409,42 +409,9 @@ fn ping_result(ping: std::process::Child) -> (u32, String) {
 /// Sends `bytes` random bytes over TCP from host 1 to B (a listener in host
 /// 2); returns the sha256 sent and the sha256 received.
 fn tcp_transfer(lab: &Lab, bytes: usize) -> (String, String) {
-    let data = lab.path("data.bin");
-    let received = lab.path("received.sha256");
-    support::run(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("head -c {bytes} /dev/urandom > {}", data.display())),
-    );
-    let mut server = lab
-        .host(2)
-        .ns
-        .command("sh")
-        .arg("-c")
-        .arg(format!(
-            "timeout 90 nc -4 -l 5001 | sha256sum > {}",
-            received.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = lab.host(1).ns.sh(&format!(
-        "nc -4 -N -w 60 {B} 5001 < {0} && sha256sum < {0}",
-        data.display()
-    ));
-    let status = server.wait().unwrap();
-    assert!(
-        sent.status.success() && status.success(),
-        "the transfer to {B} failed\n{}",
-        log_tails(lab)
-    );
-    let first_word = |s: &str| s.split_whitespace().next().unwrap_or("").to_owned();
-    (
-        first_word(&String::from_utf8_lossy(&sent.stdout)),
-        first_word(&std::fs::read_to_string(&received).unwrap_or_default()),
-    )
+    lab.start_tcp_transfer(B, bytes)
+        .finish()
+        .unwrap_or_else(|why| panic!("the transfer to {B} failed: {why}\n{}", log_tails(lab)))
 }
 
 /// Mosquitto's own publish counters (`$SYS/broker/publish/messages/...`:

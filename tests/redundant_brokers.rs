@@ -60,26 +60,6 @@ fn two_brokers_two_nodes(args: &[&str]) -> (Lab, usize, usize) {
 /// TCP transfer of `bytes` from A to B; asserts no ping was lost or
 /// duplicated and the data arrived intact.
 fn kill_a_broker_under_load(lab: &mut Lab, victim: usize, bytes: usize) {
-    let data = lab.path("data.bin");
-    let received = lab.path("received.sha256");
-    support::run(
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("head -c {bytes} /dev/urandom > {}", data.display())),
-    );
-    let mut server = lab
-        .host(2)
-        .ns
-        .command("sh")
-        .arg("-c")
-        .arg(format!(
-            "timeout 60 nc -4 -l 5001 | sha256sum > {}",
-            received.display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let pings = lab
         .host(1)
         .ns
@@ -90,24 +70,11 @@ fn kill_a_broker_under_load(lab: &mut Lab, victim: usize, bytes: usize) {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let sender = lab
-        .host(1)
-        .ns
-        .command("sh")
-        .arg("-c")
-        .arg(format!(
-            "nc -4 -N -w 30 {B} 5001 < {0} && sha256sum < {0}",
-            data.display()
-        ))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let transfer = lab.start_tcp_transfer(B, bytes);
     std::thread::sleep(Duration::from_millis(1000));
     lab.proc(victim).kill();
     let pings = pings.wait_with_output().unwrap();
-    let sent = sender.wait_with_output().unwrap();
-    let server_ok = server.wait().unwrap().success();
+    let sums = transfer.finish();
     let ping_text = String::from_utf8_lossy(&pings.stdout);
     assert!(
         ping_text.contains(" 0% packet loss"),
@@ -118,18 +85,9 @@ fn kill_a_broker_under_load(lab: &mut Lab, victim: usize, bytes: usize) {
         !ping_text.contains("DUP!"),
         "a ping reply was delivered twice:\n{ping_text}"
     );
-    assert!(
-        sent.status.success() && server_ok,
-        "the transfer failed\n{}",
-        lab.logs()
-    );
-    let sent_sum = String::from_utf8_lossy(&sent.stdout);
-    let received_sum = std::fs::read_to_string(&received).unwrap();
-    assert_eq!(
-        sent_sum.split_whitespace().next(),
-        received_sum.split_whitespace().next(),
-        "the data arrived changed"
-    );
+    let (sent, received) =
+        sums.unwrap_or_else(|why| panic!("the transfer failed: {why}\n{}", lab.logs()));
+    assert_eq!(sent, received, "the data arrived changed");
 }
 
 #[test]

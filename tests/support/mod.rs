@@ -661,3 +661,94 @@ pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std
     .join()
     .expect("namespace thread panicked")
 }
+
+/// A TCP transfer of random bytes from host 1 to port 5001 of `dst` (a
+/// listener in host 2), running in the background; see
+/// [`Lab::start_tcp_transfer`].
+pub struct TcpTransfer {
+    server: Child,
+    sender: Option<Child>,
+    received: PathBuf,
+}
+
+impl Lab {
+    /// Writes `bytes` random bytes to a file, starts `nc -l 5001 |
+    /// sha256sum` in host 2 and `nc dst 5001 < file && sha256sum < file` in
+    /// host 1 (IPv4 or IPv6 after `dst`), and returns at once.
+    pub fn start_tcp_transfer(&self, dst: &str, bytes: usize) -> TcpTransfer {
+        let family = if dst.contains(':') { "-6" } else { "-4" };
+        let data = self.path("data.bin");
+        let received = self.path("received.sha256");
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("head -c {bytes} /dev/urandom > {}", data.display())));
+        let server = self
+            .host(2)
+            .ns
+            .command("sh")
+            .arg("-c")
+            .arg(format!(
+                "timeout 90 nc {family} -l 5001 | sha256sum > {}",
+                received.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the listener");
+        std::thread::sleep(Duration::from_millis(300));
+        let sender = self
+            .host(1)
+            .ns
+            .command("sh")
+            .arg("-c")
+            .arg(format!(
+                "nc {family} -N -w 60 {dst} 5001 < {0} && sha256sum < {0}",
+                data.display()
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the sender");
+        TcpTransfer {
+            server,
+            sender: Some(sender),
+            received,
+        }
+    }
+}
+
+impl TcpTransfer {
+    /// Waits for both ends; returns the sha256 sent and the sha256
+    /// received, or why the transfer failed.
+    pub fn finish(mut self) -> Result<(String, String), String> {
+        let sender = self.sender.take().expect("finished once");
+        let sent = sender.wait_with_output().map_err(|e| e.to_string())?;
+        let server = self.server.wait().map_err(|e| e.to_string())?;
+        if !sent.status.success() || !server.success() {
+            return Err(format!(
+                "nc failed (sender {}, listener {server})",
+                sent.status
+            ));
+        }
+        let first_word = |s: &str| s.split_whitespace().next().unwrap_or("").to_owned();
+        Ok((
+            first_word(&String::from_utf8_lossy(&sent.stdout)),
+            first_word(&fs::read_to_string(&self.received).unwrap_or_default()),
+        ))
+    }
+}
+
+impl Drop for TcpTransfer {
+    fn drop(&mut self) {
+        // Only after a failed test: stop both shells by PID.
+        for child in self.sender.iter_mut().chain([&mut self.server]) {
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The sha256 of nothing: what a listener that received no byte reports.
+pub const EMPTY_SHA256_PREFIX: &str = "e3b0c442";
