@@ -54,20 +54,8 @@ const NONCE_START: usize = BOOT_ID_START;
 const TAG_START: usize = HEADER_LEN;
 const CIPHERTEXT_START: usize = OVERHEAD;
 
-/// Why [`seal`] wrote nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SealError {
-    /// The output buffer is shorter than the packet plus [`OVERHEAD`].
-    BufferTooSmall,
-}
-
-impl fmt::Display for SealError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BufferTooSmall => f.write_str("output buffer too small for the sealed payload"),
-        }
-    }
-}
+/// Why [`seal`] wrote nothing: the same as wire v1's.
+pub use crate::wire::SealError;
 
 /// Why [`open`] refused a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +83,6 @@ impl fmt::Display for OpenError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for SealError {}
 #[cfg(feature = "std")]
 impl std::error::Error for OpenError {}
 

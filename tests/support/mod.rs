@@ -493,29 +493,7 @@ impl Drop for Lab {
 /// Asks a node for its counters (SIGUSR1) and returns the value of `name`
 /// from the newest counters line of its log, waiting up to 2 s for it.
 pub fn counter(node: &Proc, name: &str) -> u64 {
-    let before = node.log_text().matches("counters:").count();
-    node.signal("USR1");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        let log = node.log_text();
-        if log.matches("counters:").count() > before {
-            let line = log
-                .lines()
-                .rev()
-                .find(|l| l.contains("counters:"))
-                .unwrap_or("");
-            return line
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "node printed no counters after SIGUSR1:\n{}",
-        node.log_text()
-    );
+    counters(node).get(name).copied().unwrap_or(0)
 }
 
 /// The crate's directory (where `Cargo.toml` is).
