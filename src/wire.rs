@@ -85,11 +85,17 @@ impl Key {
     ///
     /// Returns `None` for an empty password: that means plain mode.
     pub fn from_password(password: &[u8]) -> Option<Self> {
+        Self::derive_bytes(password).map(|raw| Self::from_bytes(&raw))
+    }
+
+    /// The 32 raw key bytes [`Key::from_password`] uses: the first half of
+    /// SHA-512 of the password. `None` for an empty password.
+    pub fn derive_bytes(password: &[u8]) -> Option<[u8; 32]> {
         if password.is_empty() {
             return None;
         }
         let digest = Sha512::digest(password);
-        Some(Self::from_bytes(digest[..32].try_into().ok()?))
+        digest[..32].try_into().ok()
     }
 
     /// Uses 32 raw key bytes.

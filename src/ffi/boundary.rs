@@ -46,13 +46,22 @@ pub enum mqtt_if_result {
     /// An address argument is not an IPv6 address in text form, or is one
     /// an interface cannot have (multicast or loopback).
     MQTT_IF_ERR_INVALID_ADDRESS = 13,
+    /// The output buffer is too small for what the call would write.
+    MQTT_IF_ERR_BUFFER_TOO_SMALL = 14,
+    /// A sealed payload is too short to hold a header, a tag and a packet.
+    MQTT_IF_ERR_TOO_SHORT = 15,
+    /// A sealed payload's tag does not verify: wrong key, wrong topic or
+    /// altered bytes.
+    MQTT_IF_ERR_FORGED = 16,
+    /// The payload is not wire v2 (it lacks the v2 magic).
+    MQTT_IF_ERR_NOT_V2 = 17,
 }
 
 use mqtt_if_result::*;
 
 impl mqtt_if_result {
     /// Every code, in number order.
-    pub(crate) const ALL: [mqtt_if_result; 14] = [
+    pub(crate) const ALL: [mqtt_if_result; 18] = [
         MQTT_IF_OK,
         MQTT_IF_ERR_NULL,
         MQTT_IF_ERR_UTF8,
@@ -67,6 +76,10 @@ impl mqtt_if_result {
         MQTT_IF_ERR_STATE,
         MQTT_IF_ERR_PANIC,
         MQTT_IF_ERR_INVALID_ADDRESS,
+        MQTT_IF_ERR_BUFFER_TOO_SMALL,
+        MQTT_IF_ERR_TOO_SHORT,
+        MQTT_IF_ERR_FORGED,
+        MQTT_IF_ERR_NOT_V2,
     ];
 
     /// The code with number `code`, if there is one.
@@ -99,6 +112,12 @@ impl mqtt_if_result {
             MQTT_IF_ERR_INVALID_ADDRESS => {
                 c"not an IPv6 address, or one an interface cannot have (multicast, loopback)"
             }
+            MQTT_IF_ERR_BUFFER_TOO_SMALL => c"the output buffer is too small",
+            MQTT_IF_ERR_TOO_SHORT => c"sealed payload too short for a header, a tag and a packet",
+            MQTT_IF_ERR_FORGED => {
+                c"authentication tag does not verify (wrong key, wrong topic or altered payload)"
+            }
+            MQTT_IF_ERR_NOT_V2 => c"payload is not wire v2 (no v2 magic)",
         }
     }
 }

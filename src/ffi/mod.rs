@@ -22,6 +22,7 @@
 mod boundary;
 mod interface;
 mod platform;
+mod wire;
 
 #[cfg(not(feature = "std"))]
 mod embedded;
@@ -38,6 +39,11 @@ use platform::Platform;
 
 pub use boundary::mqtt_if_result;
 pub use platform::{MQTT_IF_LOG_DEBUG, MQTT_IF_LOG_ERROR, MQTT_IF_LOG_INFO, mqtt_if_platform};
+pub use wire::{
+    MQTT_IF_KEY_LEN, MQTT_IF_MAX_PASSWORD, MQTT_IF_WIRE_V1_OVERHEAD, MQTT_IF_WIRE_V2_OVERHEAD,
+    mqtt_if_key_v1, mqtt_if_key_v2, mqtt_if_open_v1, mqtt_if_open_v2, mqtt_if_seal_v1,
+    mqtt_if_seal_v2,
+};
 
 use mqtt_if_result::*;
 
@@ -45,6 +51,9 @@ use mqtt_if_result::*;
 pub const MQTT_IF_MAX_STRING: usize = 255;
 /// Longest topic prefix, in bytes.
 pub const MQTT_IF_MAX_PREFIX: usize = 128;
+/// Longest topic the wire functions take, in bytes: a prefix, `/` and an
+/// IPv6 address.
+pub const MQTT_IF_MAX_TOPIC: usize = MQTT_IF_MAX_PREFIX + 1 + MQTT_IF_MAX_IP6ADDR;
 /// Largest (and default) interface MTU.
 pub const MQTT_IF_MAX_MTU: u16 = 1500;
 /// Default broker port.

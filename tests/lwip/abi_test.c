@@ -257,13 +257,13 @@ static const uint8_t connack[4] = {0x20, 2, 0, 0};
 
 static void result_strings(void) {
   unsigned code;
-  for (code = 0; code <= MQTT_IF_ERR_INVALID_ADDRESS; code++) {
+  for (code = 0; code <= MQTT_IF_ERR_NOT_V2; code++) {
     const char *s = mqtt_if_result_str(code);
     CHECK(s != NULL && strlen(s) > 0);
   }
   CHECK(strcmp(mqtt_if_result_str(MQTT_IF_OK), "success") == 0);
   CHECK(strcmp(mqtt_if_result_str(9999), "unknown result code") == 0);
-  CHECK(strcmp(mqtt_if_result_str(MQTT_IF_ERR_INVALID_ADDRESS + 1),
+  CHECK(strcmp(mqtt_if_result_str(MQTT_IF_ERR_NOT_V2 + 1),
                "unknown result code") == 0);
 }
 
