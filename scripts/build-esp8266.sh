@@ -47,10 +47,24 @@ fi
 echo "== esp8266: rustc $(rustc +"$toolchain" --version)"
 # RUSTFLAGS only reach the target crates (a --target build): the host
 # build script is unaffected.
-RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
-  cargo +"$toolchain" rustc -Z json-target-spec -Z build-std=core,alloc \
-    --profile embedded --no-default-features --lib --crate-type staticlib \
-    --target "$spec" --target-dir "$target_dir" -- --emit=asm,link
+build() {
+  CARGO_PROFILE_EMBEDDED_OPT_LEVEL=$1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    cargo +"$toolchain" rustc -Z json-target-spec -Z build-std=core,alloc \
+      --profile embedded --no-default-features --lib --crate-type staticlib \
+      --target "$spec" --target-dir "$target_dir" -- --emit=asm,link
+}
+# LLVM's Xtensa backend reserves an emergency spill slot only for frames of
+# 2 KiB and more, yet s8i/l8ui reach only 255 bytes into a frame: a function
+# with a frame between the two can fail with "Cannot scavenge register
+# without an emergency spill slot", depending on inlining. opt-level s is
+# tried first (smallest code); 2 inlines differently and is the fallback.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! build s 2>&1 | tee "$log"; then
+  grep -q 'Cannot scavenge register' "$log" || exit 1
+  echo "build-esp8266: LLVM's Xtensa register scavenger failed at opt-level s; building at opt-level 2"
+  build 2
+fi
 
 built=$target_dir/$name/embedded/libmqttvpn.a
 # The crate's member is named <crate>-<hash>.<crate>.<cgu>.rcgu.o; its

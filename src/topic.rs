@@ -108,6 +108,12 @@ impl Topic {
     }
 }
 
+impl AsRef<str> for Topic {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl Write for Topic {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let start = usize::from(self.len);

@@ -481,7 +481,6 @@ pub struct Outbound {
 #[derive(Debug)]
 pub struct Tunnel {
     config: Config,
-    broadcast_topic: Topic,
     subscriptions: Vec<Topic>,
     counters: Counters,
     /// Wire-v1 payloads accepted lately (allocated while there is a v1 key).
@@ -498,7 +497,6 @@ impl Clone for Tunnel {
     fn clone(&self) -> Self {
         Self {
             config: self.config.clone(),
-            broadcast_topic: self.broadcast_topic,
             subscriptions: self.subscriptions.clone(),
             counters: self.counters.clone(),
             recent_v1: self.recent_v1.clone(),
@@ -517,15 +515,17 @@ enum Seal {
     V2,
 }
 
+/// Where the broadcast topic sits in a tunnel's subscriptions: after the
+/// node's own address.
+const BROADCAST_SUBSCRIPTION: usize = 1;
+
 impl Tunnel {
     /// Checks the configuration, builds the subscription list and allocates
     /// the replay memory (see the [module docs](self)).
     pub fn new(config: Config) -> Result<Self, TopicError> {
-        let broadcast_topic = Topic::for_address(&config.prefix, topic::BROADCAST.into())?;
         let boot_id = config.wire_v2.as_ref().map(|v2| v2.boot_id);
         let mut tunnel = Self {
             config,
-            broadcast_topic,
             subscriptions: Vec::new(),
             counters: Counters::default(),
             recent_v1: ReplayCache::with_capacity(0),
@@ -561,9 +561,14 @@ impl Tunnel {
 
     fn rebuild_subscriptions(&mut self) -> Result<(), TopicError> {
         let prefix = &self.config.prefix;
-        let mut topics = Vec::with_capacity(3 + self.config.reading_topics.len());
+        // Allocated to the exact count: a device keeps this for good.
+        let count = 2
+            + 2 * usize::from(self.config.ipv6.is_some())
+            + self.config.reading_topics.len()
+            + usize::from(self.config.read_all);
+        let mut topics = Vec::with_capacity(count);
         topics.push(Topic::for_address(prefix, self.config.address.into())?);
-        topics.push(self.broadcast_topic);
+        topics.push(Topic::for_address(prefix, topic::BROADCAST.into())?);
         if let Some(ipv6) = self.config.ipv6 {
             topics.push(Topic::for_address(prefix, ipv6.into())?);
             topics.push(Topic::for_address(prefix, ALL_NODES.into())?);
@@ -579,6 +584,13 @@ impl Tunnel {
         }
         self.subscriptions = topics;
         Ok(())
+    }
+
+    /// `<prefix>/255.255.255.255`, kept (once) in the subscriptions at
+    /// [`BROADCAST_SUBSCRIPTION`]: `new` fails unless the list is built,
+    /// and a rebuild replaces it only with a complete one.
+    fn broadcast_topic(&self) -> Topic {
+        self.subscriptions[BROADCAST_SUBSCRIPTION]
     }
 
     /// The configuration in force.
@@ -684,9 +696,9 @@ impl Tunnel {
     /// see [`Tunnel::next_hop`].
     pub fn topic_for(&self, dst: Ipv4Addr) -> Topic {
         if self.is_broadcast(dst) {
-            return self.broadcast_topic;
+            return self.broadcast_topic();
         }
-        Topic::for_address(&self.config.prefix, dst.into()).unwrap_or(self.broadcast_topic)
+        Topic::for_address(&self.config.prefix, dst.into()).unwrap_or(self.broadcast_topic())
     }
 
     /// The node a packet for `dst` is published to: the `via` of the most
@@ -780,7 +792,7 @@ impl Tunnel {
         // The IPv4 node the payload is for, when it is one node.
         let mut hop = None;
         let topic = match header.dst {
-            IpAddr::V4(dst) if self.is_broadcast(dst) => self.broadcast_topic,
+            IpAddr::V4(dst) if self.is_broadcast(dst) => self.broadcast_topic(),
             IpAddr::V4(dst) => {
                 let next = via.unwrap_or_else(|| self.next_hop(dst));
                 hop = Some(next);
@@ -794,7 +806,7 @@ impl Tunnel {
         if packet.len() > self.config.mtu {
             return Err(DropReason::TooLarge);
         }
-        let broadcast = topic == self.broadcast_topic || header.dst == IpAddr::V6(ALL_NODES);
+        let broadcast = topic == self.broadcast_topic() || header.dst == IpAddr::V6(ALL_NODES);
         let len = match (
             self.seal_for(hop, broadcast),
             &self.config.key,

@@ -3,16 +3,14 @@
 //! resubscribe) and the buffers, all sized when the interface is made.
 
 use alloc::boxed::Box;
-use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::ip::IpHeader;
 use crate::mqtt::{Event, Options, PublishError, QoS, Session, SubscribeError};
 use crate::topic::{self, Topic};
-use crate::tunnel::{Config, Tunnel};
+use crate::tunnel::{Config, DropReason, Tunnel};
 use crate::wire;
 
 use super::boundary::mqtt_if_result::{self, *};
@@ -88,7 +86,6 @@ pub(crate) struct Received {
 pub(crate) struct Interface {
     tunnel: Tunnel,
     session: Session,
-    options: Options,
     /// Broker host name, NUL-terminated for `tcp_connect`.
     host: Box<[u8]>,
     port: u16,
@@ -99,8 +96,9 @@ pub(crate) struct Interface {
     want_subscribed: bool,
     /// The next subscription to send after a (re)connect, if any are left.
     sub_cursor: Option<usize>,
-    /// The sealed payload of an outbound packet.
-    scratch: Box<[u8]>,
+    /// Longest topic the interface publishes or reads: `<prefix>/` and the
+    /// longest address text.
+    max_topic_len: usize,
     gw: u32,
     /// The largest MTU the buffers hold.
     mtu_capacity: usize,
@@ -128,7 +126,7 @@ fn via(packet: &[u8], next_hop: NextHop) -> Result<Ipv4Addr, mqtt_if_result> {
 }
 
 /// Tags of wire v1 payloads an interface remembers to drop replays.
-const EMBEDDED_REPLAY_CAPACITY: usize = 256;
+const EMBEDDED_REPLAY_CAPACITY: usize = 128;
 
 /// Largest publish body (topic length, topic, payload) of one packet.
 fn publish_body_len(topic_len: usize, mtu: usize) -> usize {
@@ -141,7 +139,7 @@ impl Interface {
         let mut config = Config::new(ipv4(s.ipaddr)).with_prefix(s.prefix);
         config.netmask = ipv4(s.netmask);
         config.mtu = s.mtu;
-        // The bare-metal replay memory (256 tags, 3 KiB) on every build, so
+        // The bare-metal replay memory (128 tags, 1.5 KiB) on every build, so
         // an interface costs the same on the host as on the device.
         let config = config
             .with_password(s.password)
@@ -153,7 +151,7 @@ impl Interface {
             None => {
                 let mut r = [0u8; 4];
                 platform.random(&mut r);
-                format!("MQTT_VPN_{}", u32::from_ne_bytes(r) & 0x7fff_ffff)
+                Options::default_client_id(u32::from_ne_bytes(r))
             }
         };
         let mut options = Options::new(&client_id).with_keepalive(s.keepalive_secs);
@@ -170,7 +168,7 @@ impl Interface {
         let publish = 1 + 4 + publish_body_len(own_topic, s.mtu);
         let connect = 64 + client_id.len() + s.user.map_or(0, str::len) + s.broker_password.len();
         options.tx_capacity = publish.max(connect) + crate::mqtt::session::CONTROL_RESERVE;
-        let session = Session::new(options.clone()).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)?;
+        let session = Session::new(options).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)?;
 
         let mut host = Vec::with_capacity(s.host.len() + 1);
         host.extend_from_slice(s.host.as_bytes());
@@ -178,7 +176,6 @@ impl Interface {
         Ok(Self {
             tunnel,
             session,
-            options,
             host: host.into_boxed_slice(),
             port: s.port,
             link: Link::Idle,
@@ -186,7 +183,7 @@ impl Interface {
             now_ms: 0,
             want_subscribed: true,
             sub_cursor: None,
-            scratch: vec![0; wire::sealed_len(s.mtu)].into_boxed_slice(),
+            max_topic_len: own_topic,
             gw: s.gw,
             mtu_capacity: s.mtu,
             platform,
@@ -401,19 +398,36 @@ impl Interface {
         if self.tunnel.is_sealed() {
             self.platform.random(&mut nonce);
         }
-        let out = self
-            .tunnel
-            .handle_outbound_via(packet, via, &nonce, &mut self.scratch)
-            .map_err(|_| MQTT_IF_ERR_DROPPED)?;
-        let payload = &self.scratch[..out.len];
-        let mut queued = self.session.publish(out.topic.as_str(), payload);
+        // A full transmit buffer is flushed to the socket once and the
+        // packet tried again.
+        let mut queued = self.queue_sealed(packet, via, &nonce);
         if queued == Err(PublishError::TxFull) {
             self.flush();
-            let payload = &self.scratch[..out.len];
-            queued = self.session.publish(out.topic.as_str(), payload);
+            queued = self.queue_sealed(packet, via, &nonce);
         }
         self.flush();
-        queued.map_err(|_| MQTT_IF_ERR_DROPPED)
+        match queued {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(MQTT_IF_ERR_DROPPED),
+        }
+    }
+
+    /// Seals `packet` straight into the session's transmit buffer (no
+    /// buffer of the interface's own: one MTU less of heap).
+    fn queue_sealed(
+        &mut self,
+        packet: &[u8],
+        via: Ipv4Addr,
+        nonce: &[u8; wire::NONCE_LEN],
+    ) -> Result<Result<(), DropReason>, PublishError> {
+        let max_payload = packet.len() + wire::OVERHEAD.max(crate::wire2::OVERHEAD);
+        let tunnel = &mut self.tunnel;
+        self.session
+            .publish_with(self.max_topic_len, max_payload, |buf| {
+                tunnel
+                    .handle_outbound_via(packet, via, nonce, buf)
+                    .map(|out| (out.topic, out.len))
+            })
     }
 
     // ---- subscriptions ----
@@ -546,11 +560,9 @@ impl Interface {
         Ok(())
     }
 
-    /// A new keepalive needs a new session: the connection is made again.
+    /// The CONNECT carries the keepalive: the connection is made again.
     pub(crate) fn set_keepalive(&mut self, secs: u16) -> Result<(), mqtt_if_result> {
-        let options = self.options.clone().with_keepalive(secs);
-        self.session = Session::new(options.clone()).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)?;
-        self.options = options;
+        self.session.set_keepalive(secs);
         if matches!(self.link, Link::Open | Link::Connecting { .. }) {
             self.platform.tcp_close();
             self.link = Link::Backoff { until: self.now_ms };

@@ -555,7 +555,7 @@ impl Settings {
         };
         let client_id = settings
             .client_id
-            .unwrap_or_else(|| format!("MQTT_VPN_{random}"));
+            .unwrap_or_else(|| crate::mqtt::Options::default_client_id(random));
         if client_id.is_empty() || client_id.len() > 65535 {
             return Err(usage("the client id (-n) must be 1 to 65535 bytes"));
         }

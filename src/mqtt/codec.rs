@@ -493,6 +493,34 @@ impl Writer<'_> {
     }
 }
 
+/// Writes the fixed header and topic of a QoS 0 PUBLISH whose
+/// `payload_len` payload bytes follow them; returns the header length. For
+/// a caller that writes the payload in place ([`crate::mqtt::Session::publish_with`]):
+/// the bytes are those [`ClientPacket::encode`] writes before the payload.
+pub fn encode_publish_header(
+    topic: &str,
+    payload_len: usize,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let len = string_len(topic.len())?
+        .checked_add(payload_len)
+        .filter(|&len| len <= MAX_REMAINING_LEN)
+        .ok_or(EncodeError::PacketTooLong)?;
+    let mut rl = [0u8; 4];
+    let n = encode_remaining_length(len, &mut rl)?;
+    let total = 1 + n + string_len(topic.len())?;
+    let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall)?;
+    let mut w = Writer { buf: out, pos: 0 };
+    w.put(&[ClientPacket::Publish {
+        topic,
+        payload: &[],
+    }
+    .first_byte()])?;
+    w.put(rl.get(..n).ok_or(EncodeError::PacketTooLong)?)?;
+    w.put_string(topic.as_bytes())?;
+    Ok(total)
+}
+
 /// How many bytes the remaining length `len` takes (1 to 4).
 pub fn remaining_len_len(len: usize) -> usize {
     match len {
@@ -922,6 +950,22 @@ impl Framer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_publish_header_is_what_encode_writes_before_the_payload() {
+        for payload_len in [0usize, 1, 100, 125, 126, 20_000] {
+            let payload = alloc::vec![0xabu8; payload_len];
+            let packet = ClientPacket::Publish {
+                topic: "mqttip/10.0.1.2",
+                payload: &payload,
+            };
+            let mut whole = alloc::vec![0u8; packet.encoded_len().unwrap()];
+            packet.encode(&mut whole).unwrap();
+            let mut header = [0u8; 64];
+            let n = encode_publish_header("mqttip/10.0.1.2", payload_len, &mut header).unwrap();
+            assert_eq!(&header[..n], &whole[..whole.len() - payload_len]);
+        }
+    }
+
     use super::*;
     use alloc::vec::Vec;
 

@@ -92,6 +92,29 @@ impl Options {
         self
     }
 
+    /// The client id a node uses unless told otherwise: `MQTT_VPN_` and a
+    /// random number below 2^31 in decimal, as the C nodes name themselves.
+    /// Written digit by digit, so a device build carries no formatting code
+    /// for it.
+    pub fn default_client_id(random: u32) -> String {
+        let mut n = random & 0x7fff_ffff;
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            // Cannot truncate: a remainder of 10 is below 256.
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = String::from("MQTT_VPN_");
+        // Only ASCII digits were written.
+        id.extend(digits[start..].iter().map(|&d| char::from(d)));
+        id
+    }
+
     /// Sets the keepalive in seconds.
     pub fn with_keepalive(mut self, secs: u16) -> Self {
         self.keepalive_secs = secs;
@@ -418,6 +441,16 @@ impl TxQueue {
     /// Queues `packet` if `keep_free` bytes stay free after it.
     fn push(&mut self, packet: &ClientPacket<'_>, keep_free: usize) -> Result<(), QueueError> {
         let len = packet.encoded_len().map_err(|_| QueueError::Unencodable)?;
+        let out = self.reserve(len, keep_free)?;
+        let n = packet.encode(out).map_err(|_| QueueError::Unencodable)?;
+        self.tail += n;
+        Ok(())
+    }
+
+    /// The free tail of the buffer, `len` bytes, compacted first if
+    /// needed, when `keep_free` bytes stay free after it; the caller
+    /// writes there and advances `tail` by what it wrote.
+    fn reserve(&mut self, len: usize, keep_free: usize) -> Result<&mut [u8], QueueError> {
         let needed = len.saturating_add(keep_free);
         if needed > self.buf.len() {
             return Err(QueueError::TooLarge);
@@ -430,10 +463,10 @@ impl TxQueue {
             self.tail -= self.head;
             self.head = 0;
         }
-        let out = self.buf.get_mut(self.tail..).unwrap_or_default();
-        let n = packet.encode(out).map_err(|_| QueueError::Unencodable)?;
-        self.tail += n;
-        Ok(())
+        Ok(self
+            .buf
+            .get_mut(self.tail..self.tail + len)
+            .unwrap_or_default())
     }
 
     fn pending(&self) -> &[u8] {
@@ -518,6 +551,15 @@ impl Session {
             last_ping_ms: 0,
             stats: Stats::default(),
         })
+    }
+
+    /// Changes the keepalive for the next [`Session::connect`] (the CONNECT
+    /// carries it, so a session already up keeps its old one until then).
+    /// Keeps the buffers: no second session is allocated.
+    pub fn set_keepalive(&mut self, secs: u16) {
+        self.options.keepalive_secs = secs;
+        self.keepalive_ms = u64::from(secs) * 1000;
+        self.response_timeout_ms = self.options.effective_response_timeout_ms();
     }
 
     /// Starts a connection: call once the TCP connection is up. Forgets
@@ -806,6 +848,50 @@ impl Session {
             })
     }
 
+    /// Queues a QoS 0 PUBLISH whose payload `fill` writes straight into the
+    /// transmit buffer, so a sealed packet needs no buffer of its own (one
+    /// MTU less of heap on a device). `fill` gets room for `max_payload`
+    /// bytes and returns the topic and the payload length; the topic may be
+    /// at most `max_topic_len` bytes. When `fill` fails, nothing is queued
+    /// and its error comes back as `Ok(Err(_))`; `Err(_)` means `fill` was
+    /// not called (or its topic was invalid or too long) and nothing is queued.
+    pub fn publish_with<T: AsRef<str>, E>(
+        &mut self,
+        max_topic_len: usize,
+        max_payload: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(T, usize), E>,
+    ) -> Result<Result<(), E>, PublishError> {
+        if !self.check_can_send() {
+            return Err(PublishError::NotConnected);
+        }
+        let room = 1 + 4 + 2 + max_topic_len;
+        let region = self
+            .tx
+            .reserve(room + max_payload, CONTROL_RESERVE)
+            .map_err(|error| match error {
+                QueueError::Full => PublishError::TxFull,
+                QueueError::TooLarge | QueueError::Unencodable => PublishError::TooLarge,
+            })?;
+        let (topic, len) = match fill(&mut region[room..]) {
+            Ok(written) => written,
+            Err(error) => return Ok(Err(error)),
+        };
+        let topic = topic.as_ref();
+        if topic.len() > max_topic_len || len > max_payload {
+            return Err(PublishError::TooLarge);
+        }
+        if !codec::is_valid_topic_name(topic) {
+            return Err(PublishError::InvalidTopic);
+        }
+        // The header is at most `room` bytes: the payload moves down to
+        // follow it, so the queue stays contiguous.
+        let n =
+            codec::encode_publish_header(topic, len, region).map_err(|_| PublishError::TooLarge)?;
+        region.copy_within(room..room + len, n);
+        self.tx.tail += n + len;
+        Ok(Ok(()))
+    }
+
     /// Queues a retained PUBLISH at QoS 0 (an empty payload deletes the
     /// topic's retained message). On error nothing is queued.
     pub fn publish_retained(&mut self, topic: &str, payload: &[u8]) -> Result<(), PublishError> {
@@ -902,6 +988,17 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_client_id_is_mqtt_vpn_and_a_number_below_two_to_the_31() {
+        assert_eq!(Options::default_client_id(0), "MQTT_VPN_0");
+        assert_eq!(Options::default_client_id(7), "MQTT_VPN_7");
+        assert_eq!(
+            Options::default_client_id(1_234_567_890),
+            "MQTT_VPN_1234567890"
+        );
+        assert_eq!(Options::default_client_id(u32::MAX), "MQTT_VPN_2147483647");
+    }
+
     use super::*;
     use alloc::borrow::ToOwned;
     use alloc::string::ToString;
