@@ -515,6 +515,27 @@ enum Seal {
     V2,
 }
 
+/// Appends `<prefix>/<address>` (`<prefix>/#` for `None`) to `topics`,
+/// unless `unique` and it is there already. Never inlined: each topic
+/// (175 bytes) is built in this small frame, not in one slot per call in the
+/// caller's, which keeps a device's 4 KB stack clear.
+#[inline(never)]
+fn push_topic(
+    topics: &mut Vec<Topic>,
+    prefix: &str,
+    address: Option<IpAddr>,
+    unique: bool,
+) -> Result<(), TopicError> {
+    let topic = match address {
+        Some(address) => Topic::for_address(prefix, address)?,
+        None => Topic::wildcard(prefix)?,
+    };
+    if !(unique && topics.contains(&topic)) {
+        topics.push(topic);
+    }
+    Ok(())
+}
+
 /// Where the broadcast topic sits in a tunnel's subscriptions: after the
 /// node's own address.
 const BROADCAST_SUBSCRIPTION: usize = 1;
@@ -567,20 +588,17 @@ impl Tunnel {
             + self.config.reading_topics.len()
             + usize::from(self.config.read_all);
         let mut topics = Vec::with_capacity(count);
-        topics.push(Topic::for_address(prefix, self.config.address.into())?);
-        topics.push(Topic::for_address(prefix, topic::BROADCAST.into())?);
+        push_topic(&mut topics, prefix, Some(self.config.address.into()), false)?;
+        push_topic(&mut topics, prefix, Some(topic::BROADCAST.into()), false)?;
         if let Some(ipv6) = self.config.ipv6 {
-            topics.push(Topic::for_address(prefix, ipv6.into())?);
-            topics.push(Topic::for_address(prefix, ALL_NODES.into())?);
+            push_topic(&mut topics, prefix, Some(ipv6.into()), false)?;
+            push_topic(&mut topics, prefix, Some(ALL_NODES.into()), false)?;
         }
         for address in &self.config.reading_topics {
-            let t = Topic::for_address(prefix, (*address).into())?;
-            if !topics.contains(&t) {
-                topics.push(t);
-            }
+            push_topic(&mut topics, prefix, Some((*address).into()), true)?;
         }
         if self.config.read_all {
-            topics.push(Topic::wildcard(prefix)?);
+            push_topic(&mut topics, prefix, None, false)?;
         }
         self.subscriptions = topics;
         Ok(())
@@ -656,6 +674,15 @@ impl Tunnel {
     /// Moves the node to another address; the subscriptions change with it.
     pub fn set_address(&mut self, address: Ipv4Addr) {
         self.config.address = address;
+        // Prefix was validated at construction, so topics cannot fail now.
+        let _ = self.rebuild_subscriptions();
+    }
+
+    /// Gives the node an IPv6 address (`None`: none) without touching
+    /// anything else: its subscriptions change with it, the replay memory
+    /// and counters stay.
+    pub fn set_ipv6(&mut self, ipv6: Option<Ipv6Addr>) {
+        self.config.ipv6 = ipv6;
         // Prefix was validated at construction, so topics cannot fail now.
         let _ = self.rebuild_subscriptions();
     }

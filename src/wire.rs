@@ -157,7 +157,11 @@ pub fn open(key: &Key, payload: &[u8], out: &mut [u8]) -> Result<usize, OpenErro
     let len = opened_len(payload.len())?;
     let out = out.get_mut(..len).ok_or(OpenError::BufferTooSmall)?;
     out.copy_from_slice(&payload[CIPHERTEXT_START..]);
-    decrypt(key, &payload[..CIPHERTEXT_START], out)?;
+    if let Err(error) = decrypt(key, &payload[..CIPHERTEXT_START], out) {
+        // The tag is checked before decrypting; leave no ciphertext behind.
+        out.fill(0);
+        return Err(error);
+    }
     Ok(len)
 }
 

@@ -232,7 +232,11 @@ pub fn open(
     let len = payload.len() - OVERHEAD;
     let out = out.get_mut(..len).ok_or(OpenError::BufferTooSmall)?;
     out.copy_from_slice(&payload[CIPHERTEXT_START..]);
-    decrypt(key, address, &payload[..CIPHERTEXT_START], out)?;
+    if let Err(error) = decrypt(key, address, &payload[..CIPHERTEXT_START], out) {
+        // The tag is checked before decrypting; leave no ciphertext behind.
+        out.fill(0);
+        return Err(error);
+    }
     Ok((header, len))
 }
 

@@ -84,7 +84,9 @@ pub(crate) struct Received {
 }
 
 pub(crate) struct Interface {
-    tunnel: Tunnel,
+    /// Boxed: built in its own frame and moved as a pointer, so making an
+    /// interface stays within a device's 4 KB stack.
+    tunnel: Box<Tunnel>,
     session: Session,
     /// Broker host name, NUL-terminated for `tcp_connect`.
     host: Box<[u8]>,
@@ -134,42 +136,22 @@ fn publish_body_len(topic_len: usize, mtu: usize) -> usize {
 }
 
 impl Interface {
+    /// Makes an interface. Its parts are made by helpers that are never
+    /// inlined, so their temporaries (a tunnel is about 700 bytes on a
+    /// device) never share one frame: making an interface from `setup()`
+    /// stays within the ESP8266 core's 4 KB stack.
+    #[inline(never)]
     pub(crate) fn new(s: &Settings<'_>, platform: Platform) -> Result<Self, mqtt_if_result> {
         topic::validate_prefix(s.prefix).map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)?;
-        let mut config = Config::new(ipv4(s.ipaddr)).with_prefix(s.prefix);
-        config.netmask = ipv4(s.netmask);
-        config.mtu = s.mtu;
-        // The bare-metal replay memory (128 tags, 1.5 KiB) on every build, so
-        // an interface costs the same on the host as on the device.
-        let config = config
-            .with_password(s.password)
-            .with_replay_capacity(EMBEDDED_REPLAY_CAPACITY);
-        let tunnel = Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)?;
-
-        let client_id = match s.client_id {
-            Some(id) => String::from(id),
-            None => {
-                let mut r = [0u8; 4];
-                platform.random(&mut r);
-                Options::default_client_id(u32::from_ne_bytes(r))
-            }
-        };
-        let mut options = Options::new(&client_id).with_keepalive(s.keepalive_secs);
-        if let Some(user) = s.user {
-            options = options.with_login(user, s.broker_password);
-        } else if !s.broker_password.is_empty() {
+        if s.user.is_none() && !s.broker_password.is_empty() {
             return Err(MQTT_IF_ERR_INVALID_ARGUMENT);
         }
+        let tunnel = Self::new_tunnel(s)?;
         // Our own topics are at most `<prefix>/` and the longest address
         // text (IPv6 may be set later); anything longer the broker sends is
         // not for us and is skipped.
         let own_topic = s.prefix.len() + topic::MAX_TOPIC_LEN - topic::MAX_PREFIX_LEN;
-        options.max_incoming = publish_body_len(own_topic, s.mtu) + 2;
-        let publish = 1 + 4 + publish_body_len(own_topic, s.mtu);
-        let connect = 64 + client_id.len() + s.user.map_or(0, str::len) + s.broker_password.len();
-        options.tx_capacity = publish.max(connect) + crate::mqtt::session::CONTROL_RESERVE;
-        let session = Session::new(options).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)?;
-
+        let session = Self::new_session(s, &platform, own_topic)?;
         let mut host = Vec::with_capacity(s.host.len() + 1);
         host.extend_from_slice(s.host.as_bytes());
         host.push(0);
@@ -188,6 +170,46 @@ impl Interface {
             mtu_capacity: s.mtu,
             platform,
         })
+    }
+
+    #[inline(never)]
+    fn new_tunnel(s: &Settings<'_>) -> Result<Box<Tunnel>, mqtt_if_result> {
+        let mut config = Config::new(ipv4(s.ipaddr)).with_prefix(s.prefix);
+        config.netmask = ipv4(s.netmask);
+        config.mtu = s.mtu;
+        // The bare-metal replay memory (128 tags, 1.5 KiB) on every build, so
+        // an interface costs the same on the host as on the device.
+        let config = config
+            .with_password(s.password)
+            .with_replay_capacity(EMBEDDED_REPLAY_CAPACITY);
+        Ok(Box::new(
+            Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)?,
+        ))
+    }
+
+    #[inline(never)]
+    fn new_session(
+        s: &Settings<'_>,
+        platform: &Platform,
+        own_topic: usize,
+    ) -> Result<Session, mqtt_if_result> {
+        let client_id = match s.client_id {
+            Some(id) => String::from(id),
+            None => {
+                let mut r = [0u8; 4];
+                platform.random(&mut r);
+                Options::default_client_id(u32::from_ne_bytes(r))
+            }
+        };
+        let mut options = Options::new(&client_id).with_keepalive(s.keepalive_secs);
+        if let Some(user) = s.user {
+            options = options.with_login(user, s.broker_password);
+        }
+        options.max_incoming = publish_body_len(own_topic, s.mtu) + 2;
+        let publish = 1 + 4 + publish_body_len(own_topic, s.mtu);
+        let connect = 64 + client_id.len() + s.user.map_or(0, str::len) + s.broker_password.len();
+        options.tx_capacity = publish.max(connect) + crate::mqtt::session::CONTROL_RESERVE;
+        Session::new(options).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)
     }
 
     pub(crate) fn addresses(&self) -> (u32, u32, u32) {
@@ -528,20 +550,12 @@ impl Interface {
     }
 
     /// Gives the interface an IPv6 address (`None`: none): it then reads
-    /// `<prefix>/<address>` and `<prefix>/ff02::1`.
-    ///
-    /// The core has no setter for its IPv6 address, so the tunnel is made
-    /// anew from its configuration: the wire-v1 replay memory starts empty
-    /// again (a payload seen before the change is accepted once more).
-    pub(crate) fn set_ip6addr(&mut self, addr: Option<Ipv6Addr>) -> Result<(), mqtt_if_result> {
-        if self.tunnel.config().ipv6 == addr {
-            return Ok(());
+    /// `<prefix>/<address>` and `<prefix>/ff02::1`. Replay memory and
+    /// counters stay.
+    pub(crate) fn set_ip6addr(&mut self, addr: Option<Ipv6Addr>) {
+        if self.tunnel.config().ipv6 != addr {
+            self.change_topics(|t| t.set_ipv6(addr));
         }
-        let mut config = self.tunnel.config().clone();
-        config.ipv6 = addr;
-        let tunnel = Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_ADDRESS)?;
-        self.change_topics(|t| *t = tunnel);
-        Ok(())
     }
 
     pub(crate) fn set_netmask(&mut self, mask: u32) {

@@ -733,8 +733,7 @@ pub unsafe extern "C" fn mqtt_if_set_ipaddr(mq: *mut mqtt_if_data, addr: u32) ->
 /// address and unsubscribes both topics. Text that is not UTF-8 is
 /// `MQTT_IF_ERR_UTF8`, longer than 45 bytes `MQTT_IF_ERR_TOO_LONG`, not an
 /// IPv6 address, or a multicast or loopback one, `MQTT_IF_ERR_INVALID_ADDRESS`;
-/// nothing changes then. A new address restarts the replay memory of
-/// encrypted mode: set it once, before traffic, where possible.
+/// nothing changes then. The replay memory and counters stay.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_set_ip6addr(
     mq: *mut mqtt_if_data,
@@ -749,7 +748,10 @@ pub unsafe extern "C" fn mqtt_if_set_ip6addr(
             return Err(MQTT_IF_ERR_INVALID_ADDRESS);
         }
         let addr = (!addr.is_unspecified()).then_some(addr);
-        with(mq, |i| i.set_ip6addr(addr))?;
+        with(mq, |i| {
+            i.set_ip6addr(addr);
+            Ok(())
+        })?;
         mq.platform.set_ip6addr(addr);
         Ok(MQTT_IF_OK)
     })

@@ -146,9 +146,10 @@ pub unsafe extern "C" fn mqtt_if_seal_v1(
 }
 
 /// Opens the wire v1 `payload` (`len` bytes) with `key` (32 bytes) into `out` (`cap`
-/// bytes); `*out_len` is set to the packet length. Refused payloads write
-/// nothing: `MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_FORGED` or
-/// `MQTT_IF_ERR_BUFFER_TOO_SMALL`.
+/// bytes); `*out_len` is set to the packet length. A refused payload
+/// (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_FORGED` or
+/// `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+/// plaintext: untouched, or zeroed where a forged payload was checked.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_open_v1(
     key: *const u8,
@@ -217,9 +218,10 @@ pub unsafe extern "C" fn mqtt_if_seal_v2(
 }
 
 /// Opens the wire v2 `payload` received on `topic` with `key` (32 bytes) into `out`;
-/// `*out_len` is set to the packet length. Refused payloads write nothing:
-/// `MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_NOT_V2`, `MQTT_IF_ERR_FORGED` or
-/// `MQTT_IF_ERR_BUFFER_TOO_SMALL`. Replays are not checked here (an
+/// `*out_len` is set to the packet length. A refused payload
+/// (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_NOT_V2`, `MQTT_IF_ERR_FORGED` or
+/// `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+/// plaintext: untouched, or zeroed where a forged payload was checked. Replays are not checked here (an
 /// interface does that).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_open_v2(
