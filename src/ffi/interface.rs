@@ -87,7 +87,8 @@ pub(crate) struct Interface {
     /// Boxed: built in its own frame and moved as a pointer, so making an
     /// interface stays within a device's 4 KB stack.
     tunnel: Box<Tunnel>,
-    session: Session,
+    /// Boxed like the tunnel, for the same reason.
+    session: Box<Session>,
     /// Broker host name, NUL-terminated for `tcp_connect`.
     host: Box<[u8]>,
     port: u16,
@@ -172,19 +173,21 @@ impl Interface {
         })
     }
 
+    /// The configuration is set field by field, not with the by-value
+    /// builder, which at opt-level s left a copy per step in this frame.
     #[inline(never)]
     fn new_tunnel(s: &Settings<'_>) -> Result<Box<Tunnel>, mqtt_if_result> {
-        let mut config = Config::new(ipv4(s.ipaddr)).with_prefix(s.prefix);
+        let mut config = Config::new(ipv4(s.ipaddr));
+        config.prefix = String::from(s.prefix);
         config.netmask = ipv4(s.netmask);
         config.mtu = s.mtu;
+        config.key = wire::Key::from_password(s.password);
         // The bare-metal replay memory (128 tags, 1.5 KiB) on every build, so
         // an interface costs the same on the host as on the device.
-        let config = config
-            .with_password(s.password)
-            .with_replay_capacity(EMBEDDED_REPLAY_CAPACITY);
-        Ok(Box::new(
-            Tunnel::new(config).map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)?,
-        ))
+        config.replay_capacity = EMBEDDED_REPLAY_CAPACITY;
+        Tunnel::new(config)
+            .map(Box::new)
+            .map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)
     }
 
     #[inline(never)]
@@ -192,7 +195,7 @@ impl Interface {
         s: &Settings<'_>,
         platform: &Platform,
         own_topic: usize,
-    ) -> Result<Session, mqtt_if_result> {
+    ) -> Result<Box<Session>, mqtt_if_result> {
         let client_id = match s.client_id {
             Some(id) => String::from(id),
             None => {
@@ -209,7 +212,9 @@ impl Interface {
         let publish = 1 + 4 + publish_body_len(own_topic, s.mtu);
         let connect = 64 + client_id.len() + s.user.map_or(0, str::len) + s.broker_password.len();
         options.tx_capacity = publish.max(connect) + crate::mqtt::session::CONTROL_RESERVE;
-        Session::new(options).map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)
+        Session::new(options)
+            .map(Box::new)
+            .map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)
     }
 
     pub(crate) fn addresses(&self) -> (u32, u32, u32) {
