@@ -527,8 +527,7 @@ mqtt_if_result mqtt_if_set_ipaddr(struct mqtt_if_data *mq, uint32_t addr);
  * address and unsubscribes both topics. Text that is not UTF-8 is
  * `MQTT_IF_ERR_UTF8`, longer than 45 bytes `MQTT_IF_ERR_TOO_LONG`, not an
  * IPv6 address, or a multicast or loopback one, `MQTT_IF_ERR_INVALID_ADDRESS`;
- * nothing changes then. A new address restarts the replay memory of
- * encrypted mode: set it once, before traffic, where possible.
+ * nothing changes then. The replay memory and counters stay.
  */
 mqtt_if_result mqtt_if_set_ip6addr(struct mqtt_if_data *mq, const char *addr);
 
@@ -604,9 +603,10 @@ mqtt_if_result mqtt_if_seal_v1(const uint8_t *key,
 
 /**
  * Opens the wire v1 `payload` (`len` bytes) with `key` (32 bytes) into `out` (`cap`
- * bytes); `*out_len` is set to the packet length. Refused payloads write
- * nothing: `MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_FORGED` or
- * `MQTT_IF_ERR_BUFFER_TOO_SMALL`.
+ * bytes); `*out_len` is set to the packet length. A refused payload
+ * (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_FORGED` or
+ * `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+ * plaintext: untouched, or zeroed where a forged payload was checked.
  */
 mqtt_if_result mqtt_if_open_v1(const uint8_t *key,
                                const uint8_t *payload,
@@ -634,9 +634,10 @@ mqtt_if_result mqtt_if_seal_v2(const uint8_t *key,
 
 /**
  * Opens the wire v2 `payload` received on `topic` with `key` (32 bytes) into `out`;
- * `*out_len` is set to the packet length. Refused payloads write nothing:
- * `MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_NOT_V2`, `MQTT_IF_ERR_FORGED` or
- * `MQTT_IF_ERR_BUFFER_TOO_SMALL`. Replays are not checked here (an
+ * `*out_len` is set to the packet length. A refused payload
+ * (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_NOT_V2`, `MQTT_IF_ERR_FORGED` or
+ * `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+ * plaintext: untouched, or zeroed where a forged payload was checked. Replays are not checked here (an
  * interface does that).
  */
 mqtt_if_result mqtt_if_open_v2(const uint8_t *key,
