@@ -15,6 +15,22 @@ if rustup target add riscv32imc-unknown-none-elf >/dev/null 2>&1; then
 else
   echo "SKIPPED riscv32: rustup cannot install the riscv32imc-unknown-none-elf target here"
 fi
+echo "== esp8266"; bash scripts/build-esp8266.sh   # SKIPPED only where rustup cannot fetch rust-src
+esp8266_archive=arduino/mqtt_vpn_arduino/src/esp8266/libmqttvpn.a
+echo "== lx106"   # the archive's checks, run on an emulated ESP8266 CPU
+if [[ -f $esp8266_archive ]]; then
+  bash scripts/test-lx106.sh "$esp8266_archive"
+else
+  echo "SKIPPED lx106: no ESP8266 archive was built (see the esp8266 step)"
+fi
+echo "== esp32";  bash scripts/build-esp32.sh
+echo "== esp8266 core"   # the sketches linked against the real ESP8266 Arduino core
+if [[ -n ${ESP8266_CORE:-} ]]; then
+  bash scripts/check-esp8266-core.sh "$ESP8266_CORE"
+else
+  echo "SKIPPED esp8266 core: ESP8266_CORE names no checkout of github.com/esp8266/Arduino (in no package registry, so CI cannot fetch it)"
+fi
+echo "== zip";    bash scripts/package-arduino.sh --check
 echo "== test";   cargo test --all-targets --no-fail-fast
 echo "== doc";    cargo test --doc
 echo "== fuzz";   bash scripts/fuzz.sh 15     # every fuzz target for 15 s; the long runs are in fuzz/README.md

@@ -40,6 +40,12 @@
 #define MQTT_IF_MAX_PREFIX 128
 
 /**
+ * Longest topic the wire functions take, in bytes: a prefix, `/` and an
+ * IPv6 address.
+ */
+#define MQTT_IF_MAX_TOPIC ((MQTT_IF_MAX_PREFIX + 1) + MQTT_IF_MAX_IP6ADDR)
+
+/**
  * Largest (and default) interface MTU.
  */
 #define MQTT_IF_MAX_MTU 1500
@@ -69,6 +75,17 @@
  * Log level: details for debugging.
  */
 #define MQTT_IF_LOG_DEBUG 3
+
+/**
+ * Length of a key, in bytes.
+ */
+#define MQTT_IF_KEY_LEN 32
+
+
+
+
+
+
 
 /**
  * What a call did. `MQTT_IF_OK` is 0; every failure has its own number and
@@ -143,6 +160,23 @@ enum mqtt_if_result
    * an interface cannot have (multicast or loopback).
    */
   MQTT_IF_ERR_INVALID_ADDRESS = 13,
+  /**
+   * The output buffer is too small for what the call would write.
+   */
+  MQTT_IF_ERR_BUFFER_TOO_SMALL = 14,
+  /**
+   * A sealed payload is too short to hold a header, a tag and a packet.
+   */
+  MQTT_IF_ERR_TOO_SHORT = 15,
+  /**
+   * A sealed payload's tag does not verify: wrong key, wrong topic or
+   * altered bytes.
+   */
+  MQTT_IF_ERR_FORGED = 16,
+  /**
+   * The payload is not wire v2 (it lacks the v2 magic).
+   */
+  MQTT_IF_ERR_NOT_V2 = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -493,8 +527,7 @@ mqtt_if_result mqtt_if_set_ipaddr(struct mqtt_if_data *mq, uint32_t addr);
  * address and unsubscribes both topics. Text that is not UTF-8 is
  * `MQTT_IF_ERR_UTF8`, longer than 45 bytes `MQTT_IF_ERR_TOO_LONG`, not an
  * IPv6 address, or a multicast or loopback one, `MQTT_IF_ERR_INVALID_ADDRESS`;
- * nothing changes then. A new address restarts the replay memory of
- * encrypted mode: set it once, before traffic, where possible.
+ * nothing changes then. The replay memory and counters stay.
  */
 mqtt_if_result mqtt_if_set_ip6addr(struct mqtt_if_data *mq, const char *addr);
 
@@ -538,6 +571,82 @@ mqtt_if_result mqtt_if_clear_flag(struct mqtt_if_data *mq, int flags);
  * session is made anew, so a live connection is closed and made again.
  */
 mqtt_if_result mqtt_if_set_keepalive(struct mqtt_if_data *mq, uint16_t secs);
+
+/**
+ * Derives the wire v1 key of `password` (NUL-terminated, at most 255
+ * bytes) into `key_out` (32 bytes): the first 32 bytes of its SHA-512, as the C nodes
+ * do. An empty password has no key (plain mode): `MQTT_IF_ERR_INVALID_ARGUMENT`.
+ */
+mqtt_if_result mqtt_if_key_v1(const char *password, uint8_t *key_out);
+
+/**
+ * Derives the wire v2 key of `password` for the network `network` (the
+ * topic prefix, at most 128 bytes) into `key_out` (32 bytes): PBKDF2-HMAC-SHA256,
+ * 10 000 rounds (slow on a device: seconds on an ESP8266). An empty
+ * password has no key: `MQTT_IF_ERR_INVALID_ARGUMENT`.
+ */
+mqtt_if_result mqtt_if_key_v2(const char *password, const char *network, uint8_t *key_out);
+
+/**
+ * Seals `packet` (`len` bytes) as a wire v1 payload with `key` (32 bytes) and the
+ * caller's random 24-byte `nonce` into `out` (`cap` bytes); `*out_len` is
+ * set to `len + MQTT_IF_WIRE_V1_OVERHEAD`. A nonce must never be used twice
+ * with one key.
+ */
+mqtt_if_result mqtt_if_seal_v1(const uint8_t *key,
+                               const uint8_t *nonce,
+                               const uint8_t *packet,
+                               size_t len,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
+
+/**
+ * Opens the wire v1 `payload` (`len` bytes) with `key` (32 bytes) into `out` (`cap`
+ * bytes); `*out_len` is set to the packet length. A refused payload
+ * (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_FORGED` or
+ * `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+ * plaintext: untouched, or zeroed where a forged payload was checked.
+ */
+mqtt_if_result mqtt_if_open_v1(const uint8_t *key,
+                               const uint8_t *payload,
+                               size_t len,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
+
+/**
+ * Seals `packet` as a wire v2 payload for `topic` (NUL-terminated; its
+ * address part, after the last `/`, is authenticated) with `key` (32 bytes), the
+ * sender's 16-byte `boot_id` and `counter` into `out`; `*out_len` is set to
+ * `len + MQTT_IF_WIRE_V2_OVERHEAD`. A (boot id, counter) pair must never be
+ * used twice with one key.
+ */
+mqtt_if_result mqtt_if_seal_v2(const uint8_t *key,
+                               const uint8_t *boot_id,
+                               uint64_t counter,
+                               const char *topic,
+                               const uint8_t *packet,
+                               size_t len,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
+
+/**
+ * Opens the wire v2 `payload` received on `topic` with `key` (32 bytes) into `out`;
+ * `*out_len` is set to the packet length. A refused payload
+ * (`MQTT_IF_ERR_TOO_SHORT`, `MQTT_IF_ERR_NOT_V2`, `MQTT_IF_ERR_FORGED` or
+ * `MQTT_IF_ERR_BUFFER_TOO_SMALL`) leaves `*out_len` alone and `out` without
+ * plaintext: untouched, or zeroed where a forged payload was checked. Replays are not checked here (an
+ * interface does that).
+ */
+mqtt_if_result mqtt_if_open_v2(const uint8_t *key,
+                               const char *topic,
+                               const uint8_t *payload,
+                               size_t len,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
 
 /**
  * Supplied by the port: log the message and reset the device. Must not return.
