@@ -77,6 +77,11 @@
 #define MQTT_IF_LOG_DEBUG 3
 
 /**
+ * How many drop reasons there are: the length of the drop arrays.
+ */
+#define MQTT_IF_DROP_REASONS 11
+
+/**
  * Length of a key, in bytes.
  */
 #define MQTT_IF_KEY_LEN 32
@@ -183,6 +188,70 @@ enum mqtt_if_result
 typedef enum mqtt_if_result mqtt_if_result;
 #else
 typedef uint32_t mqtt_if_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Why a packet was dropped: the index into `mqtt_if_stats.dropped_out` and
+ * `dropped_in`. Numbers are never reused; `mqtt_if_drop_reason_str` names
+ * each.
+ */
+enum mqtt_if_drop_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not an IPv4 or IPv6 packet, or its header is cut short.
+   */
+  MQTT_IF_DROP_MALFORMED = 0,
+  /**
+   * IPv6 multicast other than ff02::1.
+   */
+  MQTT_IF_DROP_MULTICAST_NOT_CARRIED = 1,
+  /**
+   * Larger than the MTU.
+   */
+  MQTT_IF_DROP_TOO_LARGE = 2,
+  /**
+   * Larger than a buffer of the library.
+   */
+  MQTT_IF_DROP_BUFFER_TOO_SMALL = 3,
+  /**
+   * Received on a topic this interface does not read.
+   */
+  MQTT_IF_DROP_UNKNOWN_TOPIC = 4,
+  /**
+   * A sealed payload too short to hold a packet.
+   */
+  MQTT_IF_DROP_TOO_SHORT = 5,
+  /**
+   * A sealed payload that does not open with the key (wrong password or
+   * altered).
+   */
+  MQTT_IF_DROP_DECRYPT_FAILED = 6,
+  /**
+   * A payload already received.
+   */
+  MQTT_IF_DROP_REPLAYED = 7,
+  /**
+   * A wire v2 payload older than its sender's window.
+   */
+  MQTT_IF_DROP_TOO_OLD = 8,
+  /**
+   * A payload of a wire version this interface does not read.
+   */
+  MQTT_IF_DROP_WRONG_VERSION = 9,
+  /**
+   * Wire v2 without a boot id to seal under.
+   */
+  MQTT_IF_DROP_NO_BOOT_ID = 10,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum mqtt_if_drop_reason mqtt_if_drop_reason;
+#else
+typedef uint32_t mqtt_if_drop_reason;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -336,6 +405,56 @@ typedef struct mqtt_if_config {
    */
   uint16_t keepalive_secs;
 } mqtt_if_config;
+
+/**
+ * An interface's counters, as `mqtt_if_get_stats` fills them in.
+ */
+typedef struct mqtt_if_stats {
+  /**
+   * IP packets published.
+   */
+  uint64_t tx_packets;
+  /**
+   * Bytes of those packets (before sealing).
+   */
+  uint64_t tx_bytes;
+  /**
+   * IP packets handed to the netif.
+   */
+  uint64_t rx_packets;
+  /**
+   * Bytes of those packets.
+   */
+  uint64_t rx_bytes;
+  /**
+   * Outbound packets the core dropped, by `mqtt_if_drop_reason`.
+   */
+  uint64_t dropped_out[MQTT_IF_DROP_REASONS];
+  /**
+   * Inbound payloads the core dropped, by `mqtt_if_drop_reason`.
+   */
+  uint64_t dropped_in[MQTT_IF_DROP_REASONS];
+  /**
+   * Outbound packets dropped because no MQTT session was up.
+   */
+  uint64_t dropped_not_connected;
+  /**
+   * Outbound packets dropped because the transmit buffer stayed full.
+   */
+  uint64_t dropped_tx_full;
+  /**
+   * MQTT messages longer than the receive buffer, skipped.
+   */
+  uint64_t oversize_skipped;
+  /**
+   * PINGREQs sent.
+   */
+  uint64_t pings_sent;
+  /**
+   * The broker's last keepalive round trip in milliseconds (0: none yet).
+   */
+  uint64_t ping_rtt_ms;
+} mqtt_if_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -571,6 +690,19 @@ mqtt_if_result mqtt_if_clear_flag(struct mqtt_if_data *mq, int flags);
  * session is made anew, so a live connection is closed and made again.
  */
 mqtt_if_result mqtt_if_set_keepalive(struct mqtt_if_data *mq, uint16_t secs);
+
+/**
+ * Copies the counters of `mq` into `*stats`. Safe to call from a platform
+ * callback (it only reads); `MQTT_IF_ERR_BUSY` if the interface is being
+ * changed at that moment.
+ */
+mqtt_if_result mqtt_if_get_stats(const struct mqtt_if_data *mq, struct mqtt_if_stats *stats);
+
+/**
+ * The snake_case name of drop reason `reason` (`"decrypt_failed"`), or
+ * `"unknown"`; a static string, never NULL.
+ */
+const char *mqtt_if_drop_reason_str(uint32_t reason);
 
 /**
  * Derives the wire v1 key of `password` (NUL-terminated, at most 255

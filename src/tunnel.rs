@@ -375,21 +375,27 @@ impl DropReason {
         Self::NoBootId,
     ];
 
+    /// The name as a C string (for the C ABI's `mqtt_if_drop_reason_str`).
+    pub fn c_name(self) -> &'static core::ffi::CStr {
+        match self {
+            Self::Malformed => c"malformed",
+            Self::MulticastNotCarried => c"multicast_not_carried",
+            Self::TooLarge => c"too_large",
+            Self::BufferTooSmall => c"buffer_too_small",
+            Self::UnknownTopic => c"unknown_topic",
+            Self::TooShort => c"too_short",
+            Self::DecryptFailed => c"decrypt_failed",
+            Self::Replayed => c"replayed",
+            Self::TooOld => c"too_old",
+            Self::WrongVersion => c"wrong_version",
+            Self::NoBootId => c"no_boot_id",
+        }
+    }
+
     /// A short snake_case name, for logs and metrics.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::MulticastNotCarried => "multicast_not_carried",
-            Self::TooLarge => "too_large",
-            Self::BufferTooSmall => "buffer_too_small",
-            Self::UnknownTopic => "unknown_topic",
-            Self::TooShort => "too_short",
-            Self::DecryptFailed => "decrypt_failed",
-            Self::Replayed => "replayed",
-            Self::TooOld => "too_old",
-            Self::WrongVersion => "wrong_version",
-            Self::NoBootId => "no_boot_id",
-        }
+        // The names are ASCII.
+        self.c_name().to_str().unwrap_or_default()
     }
 
     fn index(self) -> usize {

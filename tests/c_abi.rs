@@ -189,7 +189,8 @@ fn publish_frame(topic: &str, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// The closing figure of the embedded path: everything one interface at
+/// The closing figure of the embedded path (and, at its end, the counters
+/// `mqtt_if_get_stats` reports): everything one interface at
 /// MTU 1500 allocates (registration, init, connect, subscriptions, sealed
 /// 1500-byte packets both ways, delete), measured by a counting global
 /// allocator on this thread. The interface allocates its buffers once,
@@ -229,6 +230,10 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
             publish_frame("mqttip/10.0.1.2", &sealed)
         })
         .collect();
+    // A changed tag: not a replay (its fingerprint is new), not genuine.
+    let mut forged = inbound[1].clone();
+    let tag = forged.len() - wire::sealed_len(1500) + wire::NONCE_LEN + wire::PAD_LEN;
+    forged[tag] ^= 1;
     let ctx = (&raw mut port).cast::<c_void>();
 
     TRACKING.with(|t| t.set(true));
@@ -260,6 +265,34 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
             ffi::mqtt_if_tick(mq, round * 100);
         }
         after_traffic = CURRENT.with(Cell::get);
+
+        // The counters a sketch prints: every packet, and each drop by reason.
+        let replay = &inbound[0];
+        for frame in [replay, &forged] {
+            let n = ffi::mqtt_if_tcp_received(mq, frame.as_ptr(), frame.len());
+            assert_eq!(n, frame.len());
+        }
+        let mut stats = ffi::mqtt_if_stats::default();
+        assert_eq!(
+            ffi::mqtt_if_get_stats(mq, &mut stats),
+            mqtt_if_result::MQTT_IF_OK
+        );
+        assert_eq!((stats.tx_packets, stats.rx_packets), (50, 50));
+        assert_eq!(stats.tx_bytes, 50 * 1500);
+        let reason = |r: ffi::mqtt_if_drop_reason| r as usize;
+        use ffi::mqtt_if_drop_reason::*;
+        assert_eq!(stats.dropped_in[reason(MQTT_IF_DROP_REPLAYED)], 1);
+        assert_eq!(stats.dropped_in[reason(MQTT_IF_DROP_DECRYPT_FAILED)], 1);
+        assert_eq!(stats.dropped_in.iter().sum::<u64>(), 2);
+        assert_eq!(stats.dropped_out.iter().sum::<u64>(), 0);
+        let name = std::ffi::CStr::from_ptr(ffi::mqtt_if_drop_reason_str(6));
+        assert_eq!(name.to_str(), Ok("decrypt_failed"));
+        let name = std::ffi::CStr::from_ptr(ffi::mqtt_if_drop_reason_str(99));
+        assert_eq!(name.to_str(), Ok("unknown"));
+        assert_eq!(
+            ffi::mqtt_if_get_stats(mq, std::ptr::null_mut()),
+            mqtt_if_result::MQTT_IF_ERR_NULL
+        );
         ffi::mqtt_if_del(mq);
     }
     TRACKING.with(|t| t.set(false));

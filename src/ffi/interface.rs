@@ -99,6 +99,11 @@ pub(crate) struct Interface {
     want_subscribed: bool,
     /// The next subscription to send after a (re)connect, if any are left.
     sub_cursor: Option<usize>,
+    /// Packets `mqtt_if_output*` dropped while no session was up.
+    dropped_not_connected: u64,
+    /// Packets dropped because the transmit buffer stayed full (the
+    /// socket does not drain).
+    dropped_tx_full: u64,
     /// Longest topic the interface publishes or reads: `<prefix>/` and the
     /// longest address text.
     max_topic_len: usize,
@@ -167,6 +172,8 @@ impl Interface {
             want_subscribed: true,
             sub_cursor: None,
             max_topic_len: own_topic,
+            dropped_not_connected: 0,
+            dropped_tx_full: 0,
             gw: s.gw,
             mtu_capacity: s.mtu,
             platform,
@@ -228,6 +235,22 @@ impl Interface {
 
     pub(crate) fn mtu(&self) -> usize {
         self.tunnel.config().mtu
+    }
+
+    /// The tunnel's counters, the session's and the interface's own drops
+    /// (not connected, transmit buffer full).
+    pub(crate) fn stats(
+        &self,
+    ) -> (
+        &crate::tunnel::Counters,
+        crate::mqtt::session::Stats,
+        [u64; 2],
+    ) {
+        (
+            self.tunnel.counters(),
+            self.session.stats(),
+            [self.dropped_not_connected, self.dropped_tx_full],
+        )
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -418,6 +441,7 @@ impl Interface {
         next_hop: NextHop,
     ) -> Result<(), mqtt_if_result> {
         if !self.is_connected() {
+            self.dropped_not_connected += 1;
             return Err(MQTT_IF_ERR_NOT_CONNECTED);
         }
         let via = via(packet, next_hop)?;
@@ -435,7 +459,12 @@ impl Interface {
         self.flush();
         match queued {
             Ok(Ok(())) => Ok(()),
-            _ => Err(MQTT_IF_ERR_DROPPED),
+            // The tunnel counted its own drop reason.
+            Ok(Err(_)) => Err(MQTT_IF_ERR_DROPPED),
+            Err(_) => {
+                self.dropped_tx_full += 1;
+                Err(MQTT_IF_ERR_DROPPED)
+            }
         }
     }
 

@@ -22,6 +22,7 @@
 mod boundary;
 mod interface;
 mod platform;
+mod stats;
 mod wire;
 
 #[cfg(not(feature = "std"))]
@@ -39,6 +40,10 @@ use platform::Platform;
 
 pub use boundary::mqtt_if_result;
 pub use platform::{MQTT_IF_LOG_DEBUG, MQTT_IF_LOG_ERROR, MQTT_IF_LOG_INFO, mqtt_if_platform};
+pub use stats::{
+    MQTT_IF_DROP_REASONS, mqtt_if_drop_reason, mqtt_if_drop_reason_str, mqtt_if_get_stats,
+    mqtt_if_stats,
+};
 pub use wire::{
     MQTT_IF_KEY_LEN, MQTT_IF_MAX_PASSWORD, MQTT_IF_WIRE_V1_OVERHEAD, MQTT_IF_WIRE_V2_OVERHEAD,
     mqtt_if_key_v1, mqtt_if_key_v2, mqtt_if_open_v1, mqtt_if_open_v2, mqtt_if_seal_v1,
