@@ -25,10 +25,14 @@ else
 fi
 echo "== esp32";  bash scripts/build-esp32.sh
 echo "== esp8266 core"   # the sketches linked against the real ESP8266 Arduino core
-if [[ -n ${ESP8266_CORE:-} ]]; then
+if [[ -n ${ESP8266_CORE:-} && -n ${NEWLIB_SRC:-} ]]; then
+  # Only this step needs the C++ headers (and gcc's source, which the
+  # script fetches with apt-get download when it must build libstdc++).
+  dpkg-query -W libstdc++-arm-none-eabi-dev >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libstdc++-arm-none-eabi-dev >/dev/null
   bash scripts/check-esp8266-core.sh "$ESP8266_CORE"
 else
-  echo "SKIPPED esp8266 core: ESP8266_CORE names no checkout of github.com/esp8266/Arduino (in no package registry, so CI cannot fetch it)"
+  echo "SKIPPED esp8266 core: ESP8266_CORE and NEWLIB_SRC must name checkouts of github.com/esp8266/Arduino and earlephilhower/newlib-xtensa (in no package registry, so CI cannot fetch them)"
 fi
 echo "== zip";    bash scripts/package-arduino.sh --check
 echo "== test";   cargo test --all-targets --no-fail-fast
