@@ -53,16 +53,25 @@ fn the_committed_zip_was_made_from_this_tree() {
 #[test]
 fn the_committed_zip_carries_the_esp8266_archive_exporting_every_mqtt_if_function() {
     let archive = member(&repo_path(ZIP), ESP8266_ARCHIVE);
-    assert!(archive.starts_with(b"!<arch>\n"), "{ESP8266_ARCHIVE} is missing or not an archive");
+    assert!(
+        archive.starts_with(b"!<arch>\n"),
+        "{ESP8266_ARCHIVE} is missing or not an archive"
+    );
     let dir = work_dir("exports");
     let path = dir.join("libmqttvpn.a");
     std::fs::write(&path, &archive).unwrap();
-    if Command::new("xtensa-lx106-elf-nm").arg("--version").output().is_err() {
+    if Command::new("xtensa-lx106-elf-nm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         assert!(
             std::env::var_os("CI").is_none(),
             "xtensa-lx106-elf-nm is missing in CI (binutils-xtensa-lx106)"
         );
-        eprintln!("SKIPPED export check: xtensa-lx106-elf-nm not installed (binutils-xtensa-lx106)");
+        eprintln!(
+            "SKIPPED export check: xtensa-lx106-elf-nm not installed (binutils-xtensa-lx106)"
+        );
         return;
     }
     let nm = run(Command::new("xtensa-lx106-elf-nm")
@@ -77,9 +86,16 @@ fn the_committed_zip_carries_the_esp8266_archive_exporting_every_mqtt_if_functio
         })
         .collect();
     let functions = header_functions();
-    assert!(functions.len() > 30, "read only {} functions from the header", functions.len());
+    assert!(
+        functions.len() > 30,
+        "read only {} functions from the header",
+        functions.len()
+    );
     let missing: Vec<_> = functions.difference(&defined).collect();
-    assert!(missing.is_empty(), "the archive does not export {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the archive does not export {missing:?}"
+    );
 }
 
 #[test]
@@ -88,11 +104,17 @@ fn the_committed_zip_carries_both_licences_and_its_build_record() {
     for licence in ["LICENSE-MIT", "LICENSE-APACHE"] {
         let text = member(&zip, &format!("mqtt_vpn_arduino/{licence}"));
         let ours = std::fs::read(repo_path(licence)).unwrap();
-        assert_eq!(text, ours, "{licence} in the zip differs from the repository's");
+        assert_eq!(
+            text, ours,
+            "{licence} in the zip differs from the repository's"
+        );
     }
     let info = String::from_utf8(member(&zip, "mqtt_vpn_arduino/BUILD-INFO.txt")).unwrap();
     assert!(info.contains("inputs-sha256: "), "{info}");
-    assert!(info.contains("archive: src/esp8266/libmqttvpn.a sha256 "), "{info}");
+    assert!(
+        info.contains("archive: src/esp8266/libmqttvpn.a sha256 "),
+        "{info}"
+    );
 }
 
 #[test]
