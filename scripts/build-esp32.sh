@@ -25,7 +25,7 @@ fi
 build() {
   CARGO_PROFILE_EMBEDDED_OPT_LEVEL=$1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
     cargo +"$toolchain" build -Z json-target-spec -Z build-std=core,alloc \
-      --profile embedded --no-default-features --lib \
+      --profile embedded --no-default-features --features ffi --lib \
       --target targets/xtensa-esp32-none-elf.json --target-dir "$target_dir"
 }
 # The same LLVM register scavenger limit as in build-esp8266.sh.

@@ -50,7 +50,7 @@ echo "== esp8266: rustc $(rustc +"$toolchain" --version)"
 build() {
   CARGO_PROFILE_EMBEDDED_OPT_LEVEL=$1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
     cargo +"$toolchain" rustc -Z json-target-spec -Z build-std=core,alloc \
-      --profile embedded --no-default-features --lib --crate-type staticlib \
+      --profile embedded --no-default-features --features ffi --lib --crate-type staticlib \
       --target "$spec" --target-dir "$target_dir" -- --emit=asm,link
 }
 # LLVM's Xtensa backend reserves an emergency spill slot only for frames of

@@ -12,7 +12,7 @@ target=${TARGET:-riscv32imc-unknown-none-elf}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 rustup target add "$target" >/dev/null
-cargo build --release --no-default-features --lib --target "$target"
+cargo build --release --no-default-features --features ffi --lib --target "$target"
 
 archive=$target_dir/$target/release/libmqttvpn.a
 # GNU size (binutils) reads RISC-V ELF members; llvm-size if it is not there.

@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 echo "== fmt";    cargo fmt --all -- --check
-echo "== clippy"; cargo clippy --all-targets -- -D warnings
-echo "== no_std"; cargo build --no-default-features --lib
+echo "== clippy"; cargo clippy --all-targets --features ffi -- -D warnings
+echo "== no_std"; cargo build --no-default-features --features ffi --lib
+echo "== daemon without the C ABI"   # the default (daemon) build does not turn on `ffi`
+if cargo tree -e features -i mqtt-vpn | grep -q 'feature "ffi"'; then
+  echo "the default build enables the ffi feature" >&2; exit 1
+fi
 echo "== header"; cargo build --lib && git diff --exit-code include/  # build.rs regenerated include/mqttif.h
 echo "== riscv32"
 if rustup target add riscv32imc-unknown-none-elf >/dev/null 2>&1; then
@@ -35,8 +39,8 @@ else
   echo "SKIPPED esp8266 core: ESP8266_CORE and NEWLIB_SRC must name checkouts of github.com/esp8266/Arduino and earlephilhower/newlib-xtensa (in no package registry, so CI cannot fetch them)"
 fi
 echo "== zip";    bash scripts/package-arduino.sh --check
-echo "== test";   cargo test --all-targets --no-fail-fast
-echo "== doc";    cargo test --doc
+echo "== test";   cargo test --all-targets --features ffi --no-fail-fast
+echo "== doc";    cargo test --doc --features ffi
 echo "== fuzz";   bash scripts/fuzz.sh 15     # every fuzz target for 15 s; the long runs are in fuzz/README.md
 echo "== soak"    # two minutes of the 30-minute soak: RSS and fds must stay flat
 if [[ $(id -u) == 0 ]]; then

@@ -35,17 +35,26 @@
 //! ## Features
 //! - `std` (default): implements `std::error::Error` for the core errors.
 //! - `linux` (default, implies `std`): the Linux daemon.
+//! - `ffi`: the C ABI (`mqtt_if_*`, the platform registry) for lwIP ports;
+//!   the embedded library and the C ABI tests turn it on, the daemon does
+//!   not carry it.
 //!
-//! Build the bare core with `cargo build --no-default-features --lib`: without
-//! `std`, [`ffi`] adds a global allocator over the C `malloc`/`free` and a
-//! panic handler that calls the port's `mqtt_vpn_panic_hook`, so the static
-//! library links on bare-metal targets. Every profile aborts on panic, which
-//! is what a bare-metal target does anyway.
+//! Build the embedded library with `cargo build --no-default-features
+//! --features ffi --lib`: without `std`, `ffi` adds a global allocator over
+//! the C `malloc`/`free` and a panic handler that calls the port's
+//! `mqtt_vpn_panic_hook`, so the static library links on bare-metal
+//! targets. Every profile aborts on panic, which is what a bare-metal target
+//! does anyway.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
+
+// The crate is also a staticlib: without `std` it needs the allocator and
+// panic handler that `ffi` brings for the embedded library.
+#[cfg(not(any(feature = "std", feature = "ffi")))]
+compile_error!("a build without `std` is the embedded library: enable the `ffi` feature too");
 
 #[cfg(all(feature = "linux", not(target_os = "linux")))]
 compile_error!("the `linux` feature builds the TUN daemon and needs target_os = \"linux\"");
@@ -58,6 +67,7 @@ pub mod tunnel;
 pub mod wire;
 pub mod wire2;
 
+#[cfg(feature = "ffi")]
 pub mod ffi;
 
 #[cfg(feature = "linux")]

@@ -530,7 +530,7 @@ pub fn host_staticlib() -> PathBuf {
                 "--lib",
                 "--no-default-features",
                 "--features",
-                "std",
+                "std,ffi",
             ])
             .arg("--target-dir")
             .arg(&target)
