@@ -152,3 +152,34 @@ fn status_without_a_running_node_says_so_and_exits_1() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("usage: mqtt_vpn status"), "{stderr}");
 }
+
+#[test]
+fn an_empty_password_file_or_variable_is_an_error_not_silent_plain_mode() {
+    let path = std::env::temp_dir().join(format!("mqttvpn-empty-{}", std::process::id()));
+    for content in ["", "\n", "\nsecond line"] {
+        std::fs::write(&path, content).unwrap();
+        let mut args = OK.to_vec();
+        args.extend(["--vpn-password-file", path.to_str().unwrap()]);
+        let (code, stderr) = run(&args);
+        assert_eq!(code, 2, "{content:?}: {stderr}");
+        assert!(stderr.contains("empty first line"), "{content:?}: {stderr}");
+    }
+    std::fs::remove_file(&path).unwrap();
+    for variable in ["MQTT_VPN_PASSWORD", "MQTT_VPN_BROKER_PASSWORD"] {
+        let mut command = Command::new(MQTT_VPN);
+        command.args(OK).env_remove("MQTT_VPN_PASSWORD");
+        command
+            .env_remove("MQTT_VPN_BROKER_PASSWORD")
+            .env(variable, "");
+        if variable == "MQTT_VPN_BROKER_PASSWORD" {
+            command.args(["-u", "user"]);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{variable}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{variable} is set but empty")),
+            "{stderr}"
+        );
+    }
+}

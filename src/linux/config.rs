@@ -546,8 +546,14 @@ impl Settings {
             settings.broker_password,
             settings.broker_password_file,
             "broker",
+            "MQTT_VPN_BROKER_PASSWORD",
         )?;
-        let vpn_password = secret(settings.vpn_password, settings.vpn_password_file, "VPN")?;
+        let vpn_password = secret(
+            settings.vpn_password,
+            settings.vpn_password_file,
+            "VPN",
+            "MQTT_VPN_PASSWORD",
+        )?;
         let credentials = match (settings.user, broker_password) {
             (Some(user), password) => Some((user, password.unwrap_or_default())),
             (None, Some(_)) => return Err(usage("a broker password (-p) needs a user name (-u)")),
@@ -657,11 +663,19 @@ fn secret(
     inline: Option<String>,
     file: Option<PathBuf>,
     what: &str,
+    env: &str,
 ) -> Result<Option<String>, UsageError> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(usage(format!(
             "the {what} password is given both inline and as a file: keep one"
         ))),
+        // An empty `-k ""` is the C tool's way to say plain; an empty
+        // variable is more likely a secret that failed to arrive.
+        (Some(p), None) if p.is_empty() && std::env::var_os(env).is_some_and(|v| v.is_empty()) => {
+            Err(usage(format!(
+                "{env} is set but empty: give the {what} password, or unset it for no password"
+            )))
+        }
         (Some(p), None) => Ok(Some(p)),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -670,7 +684,15 @@ fn secret(
                     path.display()
                 ))
             })?;
-            Ok(Some(text.lines().next().unwrap_or_default().to_owned()))
+            let first = text.lines().next().unwrap_or_default();
+            if first.is_empty() {
+                return Err(usage(format!(
+                    "the {what} password file {} has an empty first line: the password goes there \
+                     (drop the option for no password)",
+                    path.display()
+                )));
+            }
+            Ok(Some(first.to_owned()))
         }
         (None, None) => Ok(None),
     }

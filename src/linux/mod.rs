@@ -119,6 +119,12 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             .collect::<Vec<_>>()
             .join(" + ")
     );
+    if !tunnel.is_sealed() {
+        tracing::warn!(
+            "plain mode: packets cross the broker unencrypted and unauthenticated (give -k or \
+             --vpn-password-file to seal them)"
+        );
+    }
     let shared = Arc::new(SharedCounters::default());
     let presence = Arc::new(Mutex::new(Presence::new(
         &config.prefix,
