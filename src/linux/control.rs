@@ -307,25 +307,41 @@ fn escape(v: &str) -> String {
 /// Serves reports on a Unix socket at `path` (made with mode 0600 in a
 /// directory only root can write): every connection gets the text report.
 pub async fn serve_control(path: PathBuf, sources: Sources) -> Result<(), RunError> {
+    use std::os::unix::fs::FileTypeExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| RunError::Control(format!("cannot create {}: {e}", dir.display())))?;
     }
-    // A socket left by a node that died: nobody answers on it.
-    if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
-        let _ = std::fs::remove_file(&path);
+    // A socket left by a node that died (nobody answers on it) is replaced;
+    // anything else at the path is left alone.
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(&path).is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(_) => {
+            return Err(RunError::Control(format!(
+                "{} exists and is not a socket: refusing to replace it (choose another --control path)",
+                path.display()
+            )));
+        }
+        Err(_) => {}
     }
-    let listener = UnixListener::bind(&path).map_err(|e| {
+    // Born with mode 0600: no moment in which others may connect.
+    let old_mask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(&path);
+    rustix::process::umask(old_mask);
+    let listener = bound.map_err(|e| {
         RunError::Control(format!(
             "cannot listen on {} ({e}): is another node using this interface name?",
             path.display()
         ))
     })?;
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
     let _guard = RemoveOnDrop(path);
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
+            accept_failed().await;
             continue;
         };
         let text = sources.report().to_text();
@@ -334,6 +350,12 @@ pub async fn serve_control(path: PathBuf, sources: Sources) -> Result<(), RunErr
             let _ = stream.shutdown().await;
         });
     }
+}
+
+/// After a failed accept (out of file descriptors, say): wait a little
+/// rather than spin on the error.
+async fn accept_failed() {
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -352,6 +374,7 @@ pub async fn serve_metrics(addr: SocketAddr, sources: Sources) -> Result<(), Run
     tracing::info!("metrics on http://{addr}/metrics");
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
+            accept_failed().await;
             continue;
         };
         let sources = sources.clone();
@@ -423,4 +446,75 @@ pub fn status(socket: Option<&Path>) -> Result<String, String> {
     std::io::Read::read_to_string(&mut stream, &mut text)
         .map_err(|e| format!("reading from {}: {e}", path.display()))?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn sources() -> Sources {
+        let own = Status {
+            node: "n".into(),
+            address: "10.0.1.1".parse().unwrap(),
+            ipv6: None,
+            online: true,
+            version: String::new(),
+            wire: Vec::new(),
+            mtu: 1500,
+            since: None,
+        };
+        Sources {
+            interface: "t0".into(),
+            counters: Arc::default(),
+            links: Vec::new(),
+            presence: Arc::new(Mutex::new(Presence::new("mqttip", own))),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mqttvpn-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_file_at_the_control_path_is_never_deleted() {
+        let dir = scratch("file");
+        let path = dir.join("mq0.sock");
+        std::fs::write(&path, "precious").unwrap();
+        let serving = serve_control(path.clone(), sources());
+        let result = tokio::time::timeout(std::time::Duration::from_secs(2), serving).await;
+        assert!(
+            matches!(&result, Ok(Err(RunError::Control(m))) if m.contains("not a socket")),
+            "{result:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_control_socket_is_made_with_mode_0600_and_a_stale_one_is_replaced() {
+        let dir = scratch("socket");
+        let path = dir.join("mq0.sock");
+        // A socket nobody listens on any more, as a killed node leaves it.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let server = tokio::spawn(serve_control(path.clone(), sources()));
+        let mut mode = 0;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                break;
+            }
+        }
+        server.abort();
+        assert_eq!(
+            mode, 0o600,
+            "the control socket did not come up with mode 0600"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
