@@ -162,8 +162,8 @@ impl Report {
                 "  {:<15} {:<7} {} {}{}",
                 peer.address,
                 if peer.online { "online" } else { "offline" },
-                peer.node,
-                peer.version,
+                printable(&peer.node),
+                printable(&peer.version),
                 peer.ipv6.map(|a| format!(" {a}")).unwrap_or_default()
             );
         }
@@ -295,6 +295,20 @@ impl Report {
         );
         s
     }
+}
+
+/// A peer-supplied string as it may reach a terminal: control characters
+/// (escape sequences, newlines) written as `\u{..}` escapes.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Escapes a Prometheus label value.
@@ -478,6 +492,18 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_peer_cannot_send_escape_sequences_to_the_status_terminal() {
+        let mut report = sources().report();
+        let mut evil = report.own.clone();
+        evil.node = "evil\u{1b}[2J\nnode".into();
+        evil.version = "1.0\r".into();
+        report.peers.push(evil);
+        let text = report.to_text();
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(text.contains("evil\\u{1b}[2J\\u{a}node"), "{text}");
     }
 
     #[tokio::test]
