@@ -55,8 +55,12 @@ fn explain(e: &io::Error, config: &NodeConfig) -> String {
 pub fn add_routes(name: &str, routes: &[crate::tunnel::Route]) {
     for route in routes {
         let cidr = route.destination.to_string();
+        // The child gets no copy of the passwords the node may have been
+        // given in its environment.
         match std::process::Command::new("ip")
             .args(["route", "replace", &cidr, "dev", name])
+            .env_remove("MQTT_VPN_PASSWORD")
+            .env_remove("MQTT_VPN_BROKER_PASSWORD")
             .output()
         {
             Ok(out) if out.status.success() => {
