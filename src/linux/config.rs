@@ -60,13 +60,13 @@ pub struct Settings {
         env = "MQTT_VPN_BROKER_PASSWORD",
         hide_env_values = true
     )]
-    pub broker_password: Option<String>,
+    pub broker_password: Option<Secret>,
     /// Read the broker password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub broker_password_file: Option<PathBuf>,
     /// VPN password; absent or empty: no encryption.
     #[arg(short = 'k', long, env = "MQTT_VPN_PASSWORD", hide_env_values = true)]
-    pub vpn_password: Option<String>,
+    pub vpn_password: Option<Secret>,
     /// Read the VPN password from the first line of this file.
     #[arg(long, value_name = "FILE")]
     pub vpn_password_file: Option<PathBuf>,
@@ -326,9 +326,9 @@ pub struct NodeConfig {
     /// with each.
     pub brokers: Vec<BrokerUrl>,
     /// Broker user name and password.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, Secret)>,
     /// VPN password; empty means plain mode.
-    pub vpn_password: String,
+    pub vpn_password: Secret,
     /// MQTT client id.
     pub client_id: String,
     /// Extra addresses whose topics this node reads.
@@ -368,7 +368,7 @@ impl NodeConfig {
     pub fn tunnel_config(&self) -> tunnel::Config {
         let mut config = tunnel::Config::new(self.address)
             .with_prefix(&self.prefix)
-            .with_password(self.vpn_password.as_bytes());
+            .with_password(self.vpn_password.expose().as_bytes());
         config.netmask = self.netmask;
         config.ipv6 = self.ipv6.map(|(address, _)| address);
         config.reading_topics = self.reading_topics.clone();
@@ -490,7 +490,10 @@ impl Settings {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if wire_v2
-            && settings.vpn_password.as_deref().unwrap_or("").is_empty()
+            && settings
+                .vpn_password
+                .as_ref()
+                .is_none_or(|p| p.expose().is_empty())
             && settings.vpn_password_file.is_none()
         {
             return Err(usage(
@@ -659,19 +662,57 @@ fn local_broker_url(listen: SocketAddr) -> BrokerUrl {
 }
 
 /// A password given inline, or the first line of a file.
+/// A password: never shown by `Debug`, wiped from memory when dropped.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The password itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(empty)"
+        } else {
+            "Secret(..)"
+        })
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 fn secret(
-    inline: Option<String>,
+    inline: Option<Secret>,
     file: Option<PathBuf>,
     what: &str,
     env: &str,
-) -> Result<Option<String>, UsageError> {
+) -> Result<Option<Secret>, UsageError> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(usage(format!(
             "the {what} password is given both inline and as a file: keep one"
         ))),
         // An empty `-k ""` is the C tool's way to say plain; an empty
         // variable is more likely a secret that failed to arrive.
-        (Some(p), None) if p.is_empty() && std::env::var_os(env).is_some_and(|v| v.is_empty()) => {
+        (Some(p), None)
+            if p.expose().is_empty() && std::env::var_os(env).is_some_and(|v| v.is_empty()) =>
+        {
             Err(usage(format!(
                 "{env} is set but empty: give the {what} password, or unset it for no password"
             )))
@@ -692,7 +733,7 @@ fn secret(
                     path.display()
                 )));
             }
-            Ok(Some(first.to_owned()))
+            Ok(Some(Secret(first.to_owned())))
         }
         (None, None) => Ok(None),
     }
@@ -762,7 +803,7 @@ mod tests {
         assert_eq!(c.mtu, 1500);
         assert_eq!(c.keepalive, 20);
         assert_eq!(c.client_id, "MQTT_VPN_7");
-        assert_eq!(c.vpn_password, "");
+        assert_eq!(c.vpn_password.expose(), "");
     }
 
     #[test]
@@ -793,6 +834,10 @@ mod tests {
         .resolve(0)
         .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(c.vpn_password, "s3cret");
+        assert_eq!(c.vpn_password.expose(), "s3cret");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "Debug shows the password"
+        );
     }
 }

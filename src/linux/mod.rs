@@ -81,9 +81,11 @@ pub enum RunError {
 pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let mut tunnel_config = config.tunnel_config();
     if config.wire_v2 {
-        let key =
-            crate::wire2::Key::derive(config.vpn_password.as_bytes(), config.prefix.as_bytes())
-                .ok_or_else(|| RunError::Config("--wire v2 needs a VPN password".into()))?;
+        let key = crate::wire2::Key::derive(
+            config.vpn_password.expose().as_bytes(),
+            config.prefix.as_bytes(),
+        )
+        .ok_or_else(|| RunError::Config("--wire v2 needs a VPN password".into()))?;
         let mut boot_id = [0u8; crate::wire2::BOOT_ID_LEN];
         getrandom::fill(&mut boot_id).map_err(|e| RunError::Random(e.to_string()))?;
         tunnel_config = tunnel_config.with_wire_v2(key, boot_id);
@@ -263,8 +265,8 @@ fn session_options(config: &NodeConfig) -> Options {
     let mut options = Options::new(&config.client_id).with_keepalive(config.keepalive);
     let mut login_len = 0;
     if let Some((user, password)) = &config.credentials {
-        options = options.with_login(user, password.as_bytes());
-        login_len = user.len() + password.len();
+        options = options.with_login(user, password.expose().as_bytes());
+        login_len = user.len() + password.expose().len();
     }
     options.max_incoming = usize::from(config.mtu) + 1024;
     options.tx_capacity = 4096 + config.client_id.len() + login_len;

@@ -28,8 +28,9 @@ const DEFAULT_RESPONSE_TIMEOUT_MS: u32 = 10_000;
 /// Shortest default response timeout.
 const MIN_RESPONSE_TIMEOUT_MS: u32 = 2_000;
 
-/// How to connect, and how much memory the session takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to connect, and how much memory the session takes. `Debug` shows
+/// whether there is a password, never the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     /// Client identifier; brokers accept 1 to 23 letters and digits
     /// everywhere, most accept more.
@@ -55,6 +56,21 @@ pub struct Options {
     /// Last Will: published by the broker, at QoS 0, if the connection
     /// ends without a DISCONNECT.
     pub will: Option<WillOptions>,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .field("keepalive_secs", &self.keepalive_secs)
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("max_incoming", &self.max_incoming)
+            .field("tx_capacity", &self.tx_capacity)
+            .field("will", &self.will)
+            .finish()
+    }
 }
 
 /// An owned Last Will for [`Options::will`].
@@ -988,6 +1004,13 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn options_debug_never_shows_the_password() {
+        let options = Options::new("id").with_login("user", b"hunter2");
+        let text = alloc::format!("{options:?}");
+        assert!(text.contains("user") && !text.contains("hunter2"), "{text}");
+    }
+
     #[test]
     fn the_default_client_id_is_mqtt_vpn_and_a_number_below_two_to_the_31() {
         assert_eq!(Options::default_client_id(0), "MQTT_VPN_0");
