@@ -44,6 +44,10 @@ pub enum ConnectError {
     Timeout,
 }
 
+/// Largest WebSocket message taken from a broker: a PUBLISH of a packet at
+/// the largest MTU, sealed, with the longest topic, and room to spare.
+pub const MAX_WS_MESSAGE: usize = super::config::MAX_MTU as usize + 4096;
+
 /// Opens connections to one broker.
 #[derive(Clone)]
 pub struct Connector {
@@ -128,9 +132,16 @@ impl Connector {
             "Sec-WebSocket-Protocol",
             tungstenite::http::HeaderValue::from_static("mqtt"),
         );
-        let (ws, _response) = async_tungstenite::tokio::client_async(request, stream)
-            .await
-            .map_err(ws_error)?;
+        // A broker sends one MQTT packet per message; nothing a node accepts
+        // is longer than a sealed packet at the largest MTU with its topic
+        // (the library's default would buffer up to 64 MiB).
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_WS_MESSAGE))
+            .max_frame_size(Some(MAX_WS_MESSAGE));
+        let (ws, _response) =
+            async_tungstenite::tokio::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(ws_error)?;
         Ok(Box::new(WsStream::new(ws)))
     }
 }
