@@ -386,39 +386,50 @@ pub async fn serve_metrics(addr: SocketAddr, sources: Sources) -> Result<(), Run
         .await
         .map_err(|e| RunError::Control(format!("--metrics {addr}: {e}")))?;
     tracing::info!("metrics on http://{addr}/metrics");
+    let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             accept_failed().await;
+            continue;
+        };
+        // Over the cap the connection is closed at once (dropped).
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue;
         };
         let sources = sources.clone();
         tokio::spawn(async move {
-            // Read the request head (bounded); its content does not matter.
-            let mut head = [0u8; 2048];
-            let mut n = 0;
-            while n < head.len() {
-                match tokio::time::timeout(
-                    std::time::Duration::from_secs(5),
-                    stream.read(&mut head[n..]),
-                )
-                .await
-                {
-                    Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
-                    Ok(Ok(k)) => n += k,
-                }
-                if head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let body = sources.report().to_prometheus();
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+            let _ = tokio::time::timeout(METRICS_DEADLINE, answer_scrape(stream, sources)).await;
+            drop(slot);
         });
     }
+}
+
+/// Scrapes served at once; more are refused until one ends.
+const METRICS_CONNECTIONS: usize = 8;
+/// The whole exchange of one scrape, request and answer.
+const METRICS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads the request head (bounded; its content does not matter) and
+/// answers with the metrics.
+async fn answer_scrape(mut stream: tokio::net::TcpStream, sources: Sources) {
+    let mut head = [0u8; 2048];
+    let mut n = 0;
+    while n < head.len() {
+        match stream.read(&mut head[n..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+        if head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let body = sources.report().to_prometheus();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// `mqtt_vpn status`: reads the report of the node whose control socket is
@@ -504,6 +515,45 @@ mod tests {
         let text = report.to_text();
         assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
         assert!(text.contains("evil\\u{1b}[2J\\u{a}node"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_scrape_that_trickles_its_request_is_cut_off_at_the_deadline() {
+        use tokio::io::AsyncWriteExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let server = tokio::spawn(serve_metrics(addr, sources()));
+        let mut stream = loop {
+            if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+                break s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        // One byte a second, never the end of the head: the server must
+        // answer (and close) by its deadline, not wait for 2 KiB.
+        let started = std::time::Instant::now();
+        while started.elapsed() < METRICS_DEADLINE * 2 {
+            if stream.write_all(b"G").await.is_err() {
+                break;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf))
+                .await
+            {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) | Err(_) => {}
+            }
+        }
+        server.abort();
+        assert!(
+            started.elapsed() < METRICS_DEADLINE * 2,
+            "the trickling connection was still open after {:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
