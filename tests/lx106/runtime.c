@@ -81,14 +81,16 @@ void lx106_exception(uint32_t cause, uint32_t pc, uint32_t address) {
  * The linker wraps the library's malloc, calloc and free (--wrap): each
  * block gets a header before it with its size and a tag, so free() knows
  * how many bytes leave, and a pointer malloc never gave is noticed. The
- * header is 8 bytes to keep the 8-byte alignment the library's allocator
- * relies on (src/ffi/embedded.rs). */
+ * header is 12 bytes, so every block is 4-aligned but never 8-aligned: the
+ * worst the ESP8266 core's umm_malloc gives, and what the library's
+ * allocator (src/ffi/embedded.rs) must cope with. */
 
 #define BLOCK_TAG 0x6d717476u /* "mqtv" */
 
 struct block_header {
   uint32_t size;
   uint32_t tag;
+  uint32_t pad; /* picolibc's blocks are 8-aligned; this makes ours 4 mod 8 */
 };
 
 struct lx106_heap lx106_heap;
