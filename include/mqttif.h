@@ -529,8 +529,9 @@ struct mqtt_if_data *mqtt_vpn_if_init(const char *broker_uri,
 
 /**
  * Deletes an interface: says DISCONNECT to the broker, closes the
- * connection, detaches the netif and frees everything. NULL is a no-op.
- * Must not be called from a platform callback (it then does nothing).
+ * connection, detaches the netif and frees everything. NULL is a no-op,
+ * and so is a call from a platform callback (the port's `netif_attach` or
+ * `netif_detach` included): the interface is freed once.
  */
 void mqtt_if_del(struct mqtt_if_data *mq);
 

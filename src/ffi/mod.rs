@@ -79,6 +79,9 @@ pub struct mqtt_if_data {
     /// so that lwIP may send its answer (`mqtt_if_output`) during that call.
     delivery: RefCell<Box<[u8]>>,
     platform: Platform,
+    /// Set while the port's `netif_attach` or `netif_detach` runs: a
+    /// `mqtt_if_del` from inside them does nothing (no second free).
+    in_setup_or_teardown: core::cell::Cell<bool>,
 }
 
 /// Everything an interface is made from, for `mqtt_if_new`. Strings are
@@ -159,9 +162,13 @@ fn create(settings: &Settings<'_>) -> Result<*mut mqtt_if_data, mqtt_if_result> 
         iface: RefCell::new(iface),
         delivery: RefCell::new(vec![0; mtu].into_boxed_slice()),
         platform,
+        in_setup_or_teardown: core::cell::Cell::new(true),
     }));
     // `mtu` is at most MQTT_IF_MAX_MTU, checked above.
-    if platform.attach(mq, ip, mask, gw, mtu as u16) {
+    let attached = platform.attach(mq, ip, mask, gw, mtu as u16);
+    // SAFETY: `mq` is live: a delete from inside `attach` did nothing.
+    unsafe { &*mq }.in_setup_or_teardown.set(false);
+    if attached {
         Ok(mq)
     } else {
         // SAFETY: `mq` came from Box::into_raw above and was not handed out
@@ -428,8 +435,9 @@ pub unsafe extern "C" fn mqtt_vpn_if_init(
 }
 
 /// Deletes an interface: says DISCONNECT to the broker, closes the
-/// connection, detaches the netif and frees everything. NULL is a no-op.
-/// Must not be called from a platform callback (it then does nothing).
+/// connection, detaches the netif and frees everything. NULL is a no-op,
+/// and so is a call from a platform callback (the port's `netif_attach` or
+/// `netif_detach` included): the interface is freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_del(mq: *mut mqtt_if_data) {
     ffi_fn!({
@@ -439,12 +447,16 @@ pub unsafe extern "C" fn mqtt_if_del(mq: *mut mqtt_if_data) {
         {
             // SAFETY: a non-NULL handle is live (contract).
             let data = unsafe { &*mq };
+            if data.in_setup_or_teardown.get() {
+                return Err(MQTT_IF_ERR_BUSY);
+            }
             let (Ok(mut iface), Ok(_delivery)) =
                 (data.iface.try_borrow_mut(), data.delivery.try_borrow_mut())
             else {
                 return Err(MQTT_IF_ERR_BUSY);
             };
             iface.shut_down();
+            data.in_setup_or_teardown.set(true);
         }
         // SAFETY: live (contract), no borrows left.
         unsafe { &*mq }.platform.detach();

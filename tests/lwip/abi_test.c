@@ -69,6 +69,7 @@ struct fake {
   mqtt_if_result busy_result;
   uint8_t ip6[16]; /* the netif's IPv6 address, all zero for none */
   int ip6_calls;
+  int del_from_attach, del_from_detach; /* a port that deletes re-entrantly */
 };
 
 static struct fake fake;
@@ -77,6 +78,9 @@ static int f_attach(void *ctx, struct mqtt_if_data *mq, uint32_t ip,
                     uint32_t mask, uint32_t gw, uint16_t mtu) {
   struct fake *f = (struct fake *)ctx;
   f->attach_calls++;
+  if (f->del_from_attach) {
+    mqtt_if_del(mq); /* must do nothing: the interface is being made */
+  }
   if (f->attach_fails) {
     return -1;
   }
@@ -89,7 +93,13 @@ static int f_attach(void *ctx, struct mqtt_if_data *mq, uint32_t ip,
   return 0;
 }
 
-static void f_detach(void *ctx) { ((struct fake *)ctx)->detach_calls++; }
+static void f_detach(void *ctx) {
+  struct fake *f = (struct fake *)ctx;
+  f->detach_calls++;
+  if (f->del_from_detach) {
+    mqtt_if_del(f->mq); /* lwIP's netif_remove path calling back: a no-op */
+  }
+}
 
 static void f_input(void *ctx, const uint8_t *packet, size_t len) {
   struct fake *f = (struct fake *)ctx;
@@ -773,6 +783,28 @@ static void a_lost_connection_is_retried_with_backoff(void) {
   mqtt_if_del(mq);
 }
 
+/* The header promises that mqtt_if_del from a platform callback does
+ * nothing; a second free would show under valgrind (and often crash). */
+static void a_delete_from_a_platform_callback_does_nothing(void) {
+  struct mqtt_if_data *mq;
+  reset_fake();
+  fake.del_from_detach = 1;
+  mq = mqtt_if_init("b", ip4(10, 0, 1, 2), "");
+  CHECK(mq != NULL);
+  mqtt_if_del(mq);
+  CHECK(fake.detach_calls == 1);
+
+  reset_fake();
+  fake.del_from_attach = 1;
+  mq = mqtt_if_init("b", ip4(10, 0, 1, 2), "");
+  CHECK(mq != NULL && fake.attach_calls == 1);
+  CHECK_RES(mqtt_if_tick(mq, 0), MQTT_IF_OK); /* still alive and usable */
+  CHECK(fake.connect_calls == 1);
+  fake.del_from_attach = 0;
+  mqtt_if_del(mq);
+  CHECK(fake.detach_calls == 1);
+}
+
 int main(void) {
   without_a_platform_nothing_is_made();
   platform_registration_is_checked();
@@ -788,6 +820,7 @@ int main(void) {
   ipv6_packets_cross_when_the_interface_has_an_ipv6_address();
   sealed_ipv6_packets_carry_56_bytes_more();
   a_lost_connection_is_retried_with_backoff();
+  a_delete_from_a_platform_callback_does_nothing();
   printf("abi_test: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }
