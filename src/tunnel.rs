@@ -963,10 +963,23 @@ impl Tunnel {
             OpenError::Forged => DropReason::DecryptFailed,
             OpenError::BufferTooSmall => DropReason::BufferTooSmall,
         })?;
+        // Beside wire v2, v1 is taken only from the v1 peers: a packet whose
+        // source is anyone else must come sealed with v2.
+        if self.config.wire_v2.is_some() && !self.sent_by_v1_peer(&out[..len]) {
+            return Err(DropReason::WrongVersion);
+        }
         if let Some(f) = fingerprint {
             self.recent_v1.insert(f);
         }
         Ok(len)
+    }
+
+    /// Whether `packet` comes from an address in [`Config::v1_peers`].
+    fn sent_by_v1_peer(&self, packet: &[u8]) -> bool {
+        match IpHeader::parse(packet).map(|h| h.src) {
+            Ok(IpAddr::V4(src)) => self.config.v1_peers.iter().any(|s| s.contains(src)),
+            _ => false,
+        }
     }
 
     /// Whether a message on `topic` is for this node.

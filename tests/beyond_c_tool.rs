@@ -206,7 +206,7 @@ fn v2_nodes_reach_v1_nodes_listed_as_v1_peers_and_only_those() {
         A,
         &["-k", "pw", "--wire", "v2", "--v1-peer", "10.0.1.3/32"],
     );
-    lab.start_node(2, B, &["-k", "pw", "--wire", "v2"]);
+    let b = lab.start_node(2, B, &["-k", "pw", "--wire", "v2"]);
     let c = lab.start_node(3, C, &["-k", "pw"]);
     assert!(
         lab.host(1).ns.wait_for_ping(B, UP).is_some(),
@@ -227,6 +227,17 @@ fn v2_nodes_reach_v1_nodes_listed_as_v1_peers_and_only_those() {
     assert!(
         counter(lab.proc(c), "dropped_in_wrong_version") >= 2,
         "C recognised B's packets as wire v2 and counted them\n{}",
+        lab.logs()
+    );
+    // B lists no v1 peer: it is v2-only and takes no v1 from C.
+    assert!(
+        !lab.host(3).ns.ping(B, 2, 56),
+        "C's v1 reached a v2-only node\n{}",
+        lab.logs()
+    );
+    assert!(
+        counter(lab.proc(b), "dropped_in_wrong_version") >= 2,
+        "B counted C's v1 packets\n{}",
         lab.logs()
     );
 }

@@ -442,3 +442,24 @@ fn a_v2_tunnel_holds_bounded_replay_memory() {
     );
     assert_eq!(b.replay_memory(), 49_152 + 64 * 168);
 }
+
+#[test]
+fn beside_v2_a_v1_payload_is_taken_only_from_a_listed_v1_peer() {
+    let mut b = Tunnel::new(
+        Config::new(B)
+            .with_password(b"pw")
+            .with_wire_v2(v2_key(), boot(2))
+            .with_v1_peer(Subnet::host(C)),
+    )
+    .unwrap();
+    let from_peer = publish(&mut v1_node(C), &ipv4(C, B, 40));
+    assert_eq!(deliver(&mut b, &from_peer), Ok(40));
+    // Any other holder of the v1 password must use v2 to reach this node.
+    let from_other = publish(&mut v1_node(A), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut b, &from_other), Err(DropReason::WrongVersion));
+    assert_eq!(
+        b.counters()
+            .dropped(Direction::Inbound, DropReason::WrongVersion),
+        1
+    );
+}

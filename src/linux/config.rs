@@ -144,6 +144,10 @@ pub struct Settings {
     #[arg(long = "v1-peer", value_name = "CIDR")]
     #[serde(default)]
     pub v1_peers: Vec<String>,
+    /// With --wire v2 and --v1-peer: the password of the v1 peers, read from
+    /// the first line of FILE [default: the VPN password].
+    #[arg(long, value_name = "FILE")]
+    pub v1_password_file: Option<PathBuf>,
     /// Send packets for CIDR to the node at VIA, a gateway that forwards
     /// them (repeatable), e.g. --route 192.168.4.0/24=10.0.1.7.
     #[arg(long = "route", value_name = "CIDR=VIA")]
@@ -359,6 +363,8 @@ pub struct NodeConfig {
     pub wire_v2: bool,
     /// Peers that only speak wire v1.
     pub v1_peers: Vec<tunnel::Subnet>,
+    /// With `v1_peers`: their password, if not the VPN password.
+    pub v1_password: Option<Secret>,
     /// Routes through gateway nodes.
     pub routes: Vec<tunnel::Route>,
 }
@@ -366,9 +372,20 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// The core tunnel configuration for this node.
     pub fn tunnel_config(&self) -> tunnel::Config {
+        // With wire v2, v1 is read and sent only for --v1-peer nodes
+        // (v2-only otherwise), under their own password if given.
+        let v1_password = match (self.wire_v2, self.v1_peers.is_empty()) {
+            (true, true) => "",
+            (true, false) => self
+                .v1_password
+                .as_ref()
+                .unwrap_or(&self.vpn_password)
+                .expose(),
+            (false, _) => self.vpn_password.expose(),
+        };
         let mut config = tunnel::Config::new(self.address)
             .with_prefix(&self.prefix)
-            .with_password(self.vpn_password.expose().as_bytes());
+            .with_password(v1_password.as_bytes());
         config.netmask = self.netmask;
         config.ipv6 = self.ipv6.map(|(address, _)| address);
         config.reading_topics = self.reading_topics.clone();
@@ -428,6 +445,7 @@ impl Settings {
             control: self.control.or(file.control),
             metrics: self.metrics.or(file.metrics),
             wire: self.wire.or(file.wire),
+            v1_password_file: self.v1_password_file.or(file.v1_password_file),
             v1_peers: if self.v1_peers.is_empty() {
                 file.v1_peers
             } else {
@@ -503,6 +521,17 @@ impl Settings {
         if !v1_peers.is_empty() && !wire_v2 {
             return Err(usage("--v1-peer only makes sense with --wire v2"));
         }
+        if settings.v1_password_file.is_some() && v1_peers.is_empty() {
+            return Err(usage(
+                "--v1-password-file is the password of --v1-peer nodes: give --v1-peer too",
+            ));
+        }
+        let v1_password = secret(
+            None,
+            settings.v1_password_file.clone(),
+            "v1",
+            "MQTT_VPN_V1_PASSWORD",
+        )?;
         let routes = settings
             .routes
             .iter()
@@ -612,6 +641,7 @@ impl Settings {
             metrics: settings.metrics,
             wire_v2,
             v1_peers,
+            v1_password,
             routes,
         })
     }
@@ -785,6 +815,49 @@ mod tests {
             let e = url.parse::<BrokerUrl>().unwrap_err();
             assert!(e.0.contains("invalid broker URL"), "{url}: {e}");
         }
+    }
+
+    #[test]
+    fn wire_v2_alone_is_v2_only_and_v1_peers_may_have_their_own_password() {
+        let v2 = || Settings {
+            vpn_password: Some("pw".parse().unwrap()),
+            wire: Some("v2".into()),
+            ..minimal()
+        };
+        let only = v2().resolve(0).unwrap();
+        assert!(
+            only.tunnel_config().key.is_none(),
+            "a v1 key without v1 peers"
+        );
+
+        let dir = std::env::temp_dir().join(format!("mqttvpn-v1pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1");
+        std::fs::write(&path, "old-pw\n").unwrap();
+        let mixed = Settings {
+            v1_peers: vec!["10.0.1.7/32".into()],
+            v1_password_file: Some(path.clone()),
+            ..v2()
+        }
+        .resolve(0)
+        .unwrap();
+        let key = mixed
+            .tunnel_config()
+            .key
+            .expect("a v1 key for the v1 peers");
+        let packet = [0x45u8; 20];
+        let mut sealed = [0u8; 20 + crate::wire::OVERHEAD];
+        crate::wire::seal(&key, &[1; 24], &packet, &mut sealed).unwrap();
+        let old = crate::wire::Key::from_password(b"old-pw").unwrap();
+        assert_eq!(crate::wire::open(&old, &sealed, &mut [0u8; 64]), Ok(20));
+
+        let without_peer = Settings {
+            v1_password_file: Some(path),
+            ..v2()
+        }
+        .resolve(0);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(without_peer.is_err());
     }
 
     fn minimal() -> Settings {
