@@ -183,3 +183,23 @@ fn an_empty_password_file_or_variable_is_an_error_not_silent_plain_mode() {
         );
     }
 }
+
+#[test]
+fn serving_a_broker_beyond_loopback_needs_logins_or_an_explicit_open() {
+    let (code, stderr) = run(&["-a", "10.0.1.1", "--broker-listen", "0.0.0.0:1883"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--broker-auth-file"), "{stderr}");
+    let path = std::env::temp_dir().join(format!("mqttvpn-logins-{}", std::process::id()));
+    std::fs::write(&path, "no colon here\n").unwrap();
+    let (code, stderr) = run(&[
+        "-a",
+        "10.0.1.1",
+        "--broker-listen",
+        "0.0.0.0:1883",
+        "--broker-auth-file",
+        path.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("expected user:password"), "{stderr}");
+}

@@ -259,6 +259,29 @@ fn the_in_process_broker_carries_the_tunnel_without_mosquitto() {
 }
 
 #[test]
+fn the_in_process_broker_with_logins_serves_only_nodes_that_log_in() {
+    if !can_use_namespaces("in_process_broker_logins") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    let logins = lab.path("logins");
+    std::fs::write(&logins, "site:right-password\n").unwrap();
+    lab.start_hub_with("pw", &["--broker-auth-file", logins.to_str().unwrap()]);
+    lab.start_node(1, A, &["-k", "pw", "-u", "site", "-p", "right-password"]);
+    lab.start_node(2, B, &["-k", "pw", "-u", "site", "-p", "wrong-password"]);
+    assert!(
+        lab.host(1).ns.wait_for_ping("10.0.1.254", UP).is_some(),
+        "a node with the login reaches the hub (which logs in as the first user)\n{}",
+        lab.logs()
+    );
+    assert!(
+        !lab.host(2).ns.ping(A, 3, 56),
+        "a node with a wrong password got through\n{}",
+        lab.logs()
+    );
+}
+
+#[test]
 fn ipv6_ping_and_tcp_cross_the_tunnel() {
     if !ready("ipv6") {
         return;

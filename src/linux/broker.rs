@@ -9,8 +9,13 @@ use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use super::RunError;
 
 /// Starts an MQTT 3.1.1 broker listening on `listen`, accepting messages up
-/// to `max_payload` bytes. It runs until the process exits.
-pub fn spawn(listen: SocketAddr, max_payload: usize) -> Result<(), RunError> {
+/// to `max_payload` bytes, from clients that log in as one of `logins`
+/// (`None`: no login asked). It runs until the process exits.
+pub fn spawn(
+    listen: SocketAddr,
+    max_payload: usize,
+    logins: Option<&[(String, super::config::Secret)]>,
+) -> Result<(), RunError> {
     // Fail early and clearly if the address is taken; rumqttd would only log it.
     drop(std::net::TcpListener::bind(listen).map_err(|e| {
         RunError::Broker(format!(
@@ -26,14 +31,20 @@ pub fn spawn(listen: SocketAddr, max_payload: usize) -> Result<(), RunError> {
             connection_timeout_ms: 60_000,
             max_payload_size: max_payload,
             max_inflight_count: 100,
-            auth: None,
+            auth: logins.map(|logins| {
+                logins
+                    .iter()
+                    .map(|(user, password)| (user.clone(), password.expose().to_owned()))
+                    .collect()
+            }),
             external_auth: None,
             dynamic_filters: true,
         },
     };
     let config = Config {
         router: RouterConfig {
-            max_connections: 1024,
+            // A bound on what strangers can make it hold.
+            max_connections: 256,
             max_outgoing_packet_count: 1024,
             max_segment_size: 16 * 1024 * 1024,
             max_segment_count: 4,

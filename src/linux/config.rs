@@ -110,8 +110,18 @@ pub struct Settings {
     #[serde(default)]
     pub insecure: bool,
     /// Also run an MQTT broker in this process, listening on ADDR:PORT.
+    /// Beyond loopback it needs --broker-auth-file (or --broker-open).
     #[arg(long, value_name = "ADDR:PORT")]
     pub broker_listen: Option<SocketAddr>,
+    /// The served broker's logins: one `user:password` a line. This node
+    /// logs in to it as the first user unless -u is given.
+    #[arg(long, value_name = "FILE")]
+    pub broker_auth_file: Option<PathBuf>,
+    /// Serve the broker without logins beyond loopback: anyone who reaches
+    /// the port reads plain packets and can inject and fake presence.
+    #[arg(long)]
+    #[serde(default)]
+    pub broker_open: bool,
     /// Read and write the TUN device without segmentation offload (one
     /// packet per system call). Offload is local to this host: the wire
     /// format is the same either way.
@@ -347,6 +357,8 @@ pub struct NodeConfig {
     pub tls: TlsSettings,
     /// In-process broker listen address.
     pub broker_listen: Option<SocketAddr>,
+    /// Its logins, user to password (`None`: no login asked).
+    pub broker_logins: Option<Vec<(String, Secret)>>,
     /// Debug logging.
     pub debug: bool,
     /// TUN segmentation offload (virtio-net header, GSO reads, GRO writes).
@@ -439,6 +451,8 @@ impl Settings {
             client_key: self.client_key.or(file.client_key),
             insecure: self.insecure || file.insecure,
             broker_listen: self.broker_listen.or(file.broker_listen),
+            broker_auth_file: self.broker_auth_file.or(file.broker_auth_file),
+            broker_open: self.broker_open || file.broker_open,
             no_offload: self.no_offload || file.no_offload,
             threads: self.threads.or(file.threads),
             no_presence: self.no_presence || file.no_presence,
@@ -586,7 +600,29 @@ impl Settings {
             "VPN",
             "MQTT_VPN_PASSWORD",
         )?;
-        let credentials = match (settings.user, broker_password) {
+        let broker_logins = match &settings.broker_auth_file {
+            Some(path) if settings.broker_listen.is_some() => Some(read_logins(path)?),
+            Some(_) => return Err(usage("--broker-auth-file needs --broker-listen")),
+            None => None,
+        };
+        if let Some(listen) = settings.broker_listen {
+            if !listen.ip().is_loopback() && broker_logins.is_none() && !settings.broker_open {
+                return Err(usage(format!(
+                    "--broker-listen {listen} would serve every host that reaches it without a login: \
+                     give --broker-auth-file FILE (user:password lines), listen on 127.0.0.1, \
+                     or say --broker-open"
+                )));
+            }
+        }
+        // The node logs in to its own broker as the first user.
+        let (user, broker_password) = match (&broker_logins, settings.user) {
+            (Some(logins), None) if settings.broker.is_empty() && broker_password.is_none() => {
+                let (user, password) = &logins[0];
+                (Some(user.clone()), Some(password.clone()))
+            }
+            (_, user) => (user, broker_password),
+        };
+        let credentials = match (user, broker_password) {
             (Some(user), password) => Some((user, password.unwrap_or_default())),
             (None, Some(_)) => return Err(usage("a broker password (-p) needs a user name (-u)")),
             (None, None) => None,
@@ -633,6 +669,7 @@ impl Settings {
             keepalive,
             tls,
             broker_listen: settings.broker_listen,
+            broker_logins,
             debug: settings.debug,
             offload: !settings.no_offload,
             threads,
@@ -677,6 +714,41 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// The URL of the in-process broker as seen from this host.
+/// `user:password` lines (blank lines and `#` comments skipped).
+fn read_logins(path: &Path) -> Result<Vec<(String, Secret)>, UsageError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the broker login file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut logins = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                logins.push((user.to_owned(), Secret(password.to_owned())));
+            }
+            _ => {
+                return Err(usage(format!(
+                    "{} line {}: expected user:password",
+                    path.display(),
+                    n + 1
+                )));
+            }
+        }
+    }
+    if logins.is_empty() {
+        return Err(usage(format!(
+            "{} holds no user:password line",
+            path.display()
+        )));
+    }
+    Ok(logins)
+}
+
 fn local_broker_url(listen: SocketAddr) -> BrokerUrl {
     let host = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),

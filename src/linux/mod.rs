@@ -98,7 +98,11 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let tunnel =
         crate::tunnel::Tunnel::new(tunnel_config).map_err(|e| RunError::Config(e.to_string()))?;
     if let Some(listen) = config.broker_listen {
-        broker::spawn(listen, usize::from(config.mtu) + 4096)?;
+        broker::spawn(
+            listen,
+            usize::from(config.mtu) + 4096,
+            config.broker_logins.as_deref(),
+        )?;
     }
     let tun = Arc::new(tun::open(&config)?);
     let name = tun.name().unwrap_or_else(|_| "?".into());

@@ -446,6 +446,12 @@ impl Lab {
     /// VPN password `password`, and the in-process broker on [`BROKER_PORT`]
     /// instead of mosquitto. Returns once the broker listens.
     pub fn start_hub(&mut self, password: &str) -> usize {
+        // Only the test namespaces reach it.
+        self.start_hub_with(password, &["--broker-open"])
+    }
+
+    /// [`Lab::start_hub`] with more flags for the hub (logins, say).
+    pub fn start_hub_with(&mut self, password: &str, extra: &[&str]) -> usize {
         let listen = format!("0.0.0.0:{BROKER_PORT}");
         let mut hub = self.node_in(&self.broker_ns);
         hub.args([
@@ -457,7 +463,8 @@ impl Lab {
             password,
             "--broker-listen",
             &listen,
-        ]);
+        ])
+        .args(extra);
         let index = self.start(hub, "hub");
         self.wait_for_broker();
         index
