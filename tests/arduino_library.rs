@@ -364,8 +364,39 @@ fn the_netif_shim_compiles_for_the_esp8266_cpu() {
 
 #[test]
 fn the_example_sketches_compile_and_link_against_the_library() {
-    let lib = host_staticlib();
     let dir = work_dir("sketches");
+    for sketch in SKETCHES {
+        let ino = repo_path(&format!("{LIBRARY}/examples/{sketch}/{sketch}.ino"));
+        compile_and_link_sketch(&dir, sketch, &ino, &[]);
+    }
+}
+
+#[test]
+fn the_nat_example_compiles_with_an_lwip_that_has_no_napt() {
+    // The core's IPv6 lwIP variant: IP_NAPT is 0 and napt.h declares nothing.
+    let dir = work_dir("sketches-no-napt");
+    let ino = repo_path(&format!("{LIBRARY}/examples/mqtt_vpn_nat/mqtt_vpn_nat.ino"));
+    compile_and_link_sketch(&dir, "mqtt_vpn_nat", &ino, &["-DIP_NAPT=0"]);
+}
+
+/// Sketches in the style of the original library's examples (same global
+/// names, `char *` settings, same calls): they compile unchanged.
+#[test]
+fn sketches_written_for_the_original_library_compile_and_link_unchanged() {
+    let dir = work_dir("dropin");
+    for sketch in ["telnet_like", "webserver_like", "nat_like"] {
+        let ino = repo_path(&format!("tests/arduino/dropin/{sketch}/{sketch}.ino"));
+        // The core compiles sketches without -Wwrite-strings, which these
+        // `char *name = "..."` settings would trip.
+        compile_and_link_sketch(&dir, sketch, &ino, &["-Wno-write-strings"]);
+    }
+}
+
+/// Compiles the library's sources, the stubs and `ino` as the IDE would
+/// (`-include Arduino.h`, C++) with `flags`, and links them with the
+/// host build of the library.
+fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str]) {
+    let lib = host_staticlib();
     let src = repo_path(&format!("{LIBRARY}/src"));
     run(Command::new("gcc")
         .args([
@@ -384,34 +415,33 @@ fn the_example_sketches_compile_and_link_against_the_library() {
         .arg(src.join("mqtt_vpn_netif.c"))
         .arg("-o")
         .arg(dir.join("mqtt_vpn_netif.o")));
-    run(gxx(&dir)
+    run(gxx(dir)
         .arg("-c")
         .arg(src.join("mqtt_vpn_transport.cpp"))
         .arg("-o")
         .arg(dir.join("mqtt_vpn_transport.o")));
-    run(gxx(&dir)
+    run(gxx(dir)
+        .args(flags)
         .arg("-c")
         .arg(repo_path("tests/arduino/stubs/stubs.cpp"))
         .arg("-o")
         .arg(dir.join("stubs.o")));
-    for sketch in SKETCHES {
-        let ino = repo_path(&format!("{LIBRARY}/examples/{sketch}/{sketch}.ino"));
-        let object = dir.join(format!("{sketch}.o"));
-        // The IDE adds `#include <Arduino.h>` to a sketch and compiles it as C++.
-        run(gxx(&dir)
-            .args(["-x", "c++", "-include", "Arduino.h", "-c"])
-            .arg(&ino)
-            .arg("-o")
-            .arg(&object));
-        let exe = dir.join(sketch);
-        run(Command::new("g++")
-            .arg("-o")
-            .arg(&exe)
-            .arg(&object)
-            .args(["stubs.o", "mqtt_vpn_transport.o", "mqtt_vpn_netif.o"])
-            .arg(&lib)
-            .args(["-llwip", "-lpthread", "-ldl", "-lm"])
-            .current_dir(&dir));
-        assert!(exe.exists(), "{sketch} did not link");
-    }
+    let object = dir.join(format!("{sketch}.o"));
+    // The IDE adds `#include <Arduino.h>` to a sketch and compiles it as C++.
+    run(gxx(dir)
+        .args(flags)
+        .args(["-x", "c++", "-include", "Arduino.h", "-c"])
+        .arg(ino)
+        .arg("-o")
+        .arg(&object));
+    let exe = dir.join(sketch);
+    run(Command::new("g++")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&object)
+        .args(["stubs.o", "mqtt_vpn_transport.o", "mqtt_vpn_netif.o"])
+        .arg(&lib)
+        .args(["-llwip", "-lpthread", "-ldl", "-lm"])
+        .current_dir(dir));
+    assert!(exe.exists(), "{sketch} did not link");
 }

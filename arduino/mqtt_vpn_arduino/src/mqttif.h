@@ -52,11 +52,14 @@ bool mqtt_vpn_arduino_begin(void);
 /* Hands the new interface (or NULL) to the ticker. */
 mqtt_if_data *mqtt_vpn_arduino_started(mqtt_if_data *mq);
 
+/* Helpers of this header live in their own namespace: the original
+ * library's sketches use names such as `mqtt_vpn_addr` for their own
+ * globals. */
+namespace mqtt_vpn_detail {
 /* IPAddress as the C ABI wants it: lwIP byte order (network order in
  * memory), which is what IPAddress's uint32_t conversion gives. */
-static inline uint32_t mqtt_vpn_addr(const IPAddress &addr) {
-  return (uint32_t)addr;
-}
+inline uint32_t addr(const IPAddress &address) { return (uint32_t)address; }
+} /* namespace mqtt_vpn_detail */
 
 /* Broker host (port 1883), interface address, VPN password ("" for plain).
  * Prefix "mqttip", netmask 255.255.255.0, no gateway. NULL on failure. */
@@ -66,7 +69,7 @@ inline mqtt_if_data *mqtt_if_init(const char *broker, IPAddress ipaddr,
     return NULL;
   }
   return mqtt_vpn_arduino_started(
-      mqtt_if_init(broker, mqtt_vpn_addr(ipaddr), password));
+      mqtt_if_init(broker, mqtt_vpn_detail::addr(ipaddr), password));
 }
 
 /* The same with a broker login. */
@@ -77,7 +80,7 @@ inline mqtt_if_data *mqtt_if_init(const char *broker, const char *user,
     return NULL;
   }
   return mqtt_vpn_arduino_started(mqtt_if_init_auth(
-      broker, user, broker_password, mqtt_vpn_addr(ipaddr), password));
+      broker, user, broker_password, mqtt_vpn_detail::addr(ipaddr), password));
 }
 
 /* Everything: port, topic prefix, netmask and gateway too. */
@@ -91,12 +94,12 @@ inline mqtt_if_data *mqtt_if_init(const char *broker, const char *user,
   }
   return mqtt_vpn_arduino_started(mqtt_if_init_full(
       broker, user, broker_password, port, topic_pre, password,
-      mqtt_vpn_addr(ipaddr), mqtt_vpn_addr(netmask), mqtt_vpn_addr(gw)));
+      mqtt_vpn_detail::addr(ipaddr), mqtt_vpn_detail::addr(netmask), mqtt_vpn_detail::addr(gw)));
 }
 
 /* Also reads <prefix>/<addr>: a LAN host this node routes for. */
 inline void mqtt_if_add_reading_topic(mqtt_if_data *mq, IPAddress addr) {
-  (void)mqtt_if_add_reading_topic(mq, mqtt_vpn_addr(addr));
+  (void)mqtt_if_add_reading_topic(mq, mqtt_vpn_detail::addr(addr));
 }
 
 /*

@@ -87,6 +87,7 @@ void ESP8266WebServer::send(int, const char *, const char *) {}
 
 extern "C" err_t ip_napt_init(uint16_t, uint8_t) { return ERR_OK; }
 extern "C" err_t ip_napt_enable_no(uint8_t, int) { return ERR_OK; }
+extern "C" err_t ip_napt_enable(uint32_t, int) { return ERR_OK; }
 
 int main() {
   setup();

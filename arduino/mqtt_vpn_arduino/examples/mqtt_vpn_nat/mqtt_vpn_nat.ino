@@ -1,7 +1,8 @@
 // mqtt_vpn_nat: routes between the VPN and the ESP's WiFi LAN with lwIP
 // NAPT. A Linux node with `ip route add 172.16.0.0/24 via 10.0.1.2`
 // reaches the LAN host 172.16.0.100 behind the ESP. Needs an lwIP variant
-// with IP_FORWARD and IP_NAPT ("v2 Higher Bandwidth" in the IDE).
+// with IP_FORWARD and IP_NAPT ("v2 Higher Bandwidth" in the IDE); with the
+// IPv6 variants (no NAPT) it still builds and says so at start.
 #include <ESP8266WiFi.h>
 #include <lwip/napt.h>
 #include <mqttif.h>
@@ -43,11 +44,16 @@ void setup() {
   // Packets for the LAN host arrive on <prefix>/172.16.0.100.
   mqtt_if_add_reading_topic(vpn, lan_host);
 
+#if IP_NAPT
   // Translate what leaves through the WiFi station interface.
   if (ip_napt_init(1000, 10) != ERR_OK ||
       ip_napt_enable_no(STATION_IF, 1) != ERR_OK) {
-    Serial.println("NAPT not available in this lwIP build");
+    Serial.println("NAPT could not be started (out of memory?)");
   }
+#else
+  Serial.println("NAT off: this lwIP variant has no NAPT (the IPv6 ones); "
+                 "pick a \"v2 Higher Bandwidth\" lwIP without IPv6");
+#endif
 }
 
 void loop() {}
