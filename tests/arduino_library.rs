@@ -1,7 +1,7 @@
 //! The Arduino library in `arduino/mqtt_vpn_arduino`: the zip that
 //! `scripts/package-arduino.sh` writes has the layout the Arduino IDE wants,
 //! `library.properties` says what it must, `src/mqttif.h` offers every call
-//! of the C++ API in `../shared/spec/c-api.md`, the lwIP netif shim compiles
+//! of the C++ API in `docs/c-api.md`, the lwIP netif shim compiles
 //! for the ESP8266 CPU, and the example sketches compile and link against
 //! the real library (host build, Arduino core stubbed in
 //! `tests/arduino/stubs`). Nothing here runs on a board.
@@ -16,32 +16,6 @@ use support::{host_staticlib, repo_path, run, target_dir};
 
 const LIBRARY: &str = "arduino/mqtt_vpn_arduino";
 const SKETCHES: [&str; 3] = ["mqtt_vpn_telnet", "mqtt_vpn_webserver", "mqtt_vpn_nat"];
-
-/// The Arduino section of c-api.md, for when `../shared` is not there.
-const SPEC_FALLBACK: &str = "
-mqtt_if_data *mqtt_if_init(char *broker, IPAddress ipaddr, char *password);
-mqtt_if_data *mqtt_if_init(char *broker, char *user, char *broker_password,
-                           IPAddress ipaddr, char *password);
-mqtt_if_data *mqtt_if_init(char *broker, char *user, char *broker_password,
-                           int port, char *topic_pre, char *password,
-                           IPAddress ipaddr, IPAddress netmask, IPAddress gw);
-void mqtt_if_del(mqtt_if_data *);
-void mqtt_if_add_reading_topic(mqtt_if_data *, IPAddress addr);
-void mqtt_if_flush_reading_topic(mqtt_if_data *);
-void mqtt_if_subscribe(mqtt_if_data *);
-void mqtt_if_unsubscribe(mqtt_if_data *);
-void mqtt_if_set_password(mqtt_if_data *, char *password);
-void mqtt_if_set_ipaddr(mqtt_if_data *, uint32_t addr);
-void mqtt_if_set_netmask(mqtt_if_data *, uint32_t addr);
-void mqtt_if_set_gw(mqtt_if_data *, uint32_t addr);
-void mqtt_if_set_up(mqtt_if_data *);
-void mqtt_if_set_down(mqtt_if_data *);
-void mqtt_if_set_mtu(mqtt_if_data *, int mtu);
-void mqtt_if_set_flag(mqtt_if_data *, int flag);
-void mqtt_if_clear_flag(mqtt_if_data *, int flag);
-void mqtt_if_clear_dns(void);
-void mqtt_if_add_dns(uint32_t addr);
-";
 
 fn work_dir(name: &str) -> PathBuf {
     let dir = target_dir().join("arduino-tests").join(name);
@@ -95,18 +69,8 @@ fn parse_properties(text: &str) -> HashMap<String, String> {
 /// The C++ prototypes of the spec's Arduino section (`## Arduino` up to the
 /// next `## `), one string each, comments removed.
 fn spec_prototypes() -> Vec<String> {
-    let spec = repo_path("../shared/spec/c-api.md");
-    let text = match std::fs::read_to_string(&spec) {
-        Ok(markdown) => arduino_code_blocks(&markdown),
-        Err(e) => {
-            assert!(!in_ci(), "{} missing in CI: {e}", spec.display());
-            eprintln!(
-                "{} not found; using the list kept in this test",
-                spec.display()
-            );
-            SPEC_FALLBACK.to_string()
-        }
-    };
+    let spec = repo_path("docs/c-api.md");
+    let text = arduino_code_blocks(&std::fs::read_to_string(&spec).expect("docs/c-api.md"));
     let mut code = String::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find("/*") {
@@ -131,6 +95,8 @@ fn arduino_code_blocks(markdown: &str) -> String {
         .split("```")
         .skip(1)
         .step_by(2)
+        // Past the language tag of the fence.
+        .map(|block| block.split_once('\n').map_or("", |(_, code)| code))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -1,7 +1,7 @@
 //! The ESP-IDF component in `esp-idf/components/mqtt_vpn`: its transport
 //! compiles warning-free against ESP-IDF declaration stubs
 //! (`tests/esp_idf/stubs`) and Debian's lwIP headers, code written for the
-//! ESP32 C API of `../shared/spec/c-api.md` (`mqtt_vpn_if_init` with
+//! ESP32 C API of `docs/c-api.md` (`mqtt_vpn_if_init` with
 //! `ip4_addr_t` addresses) compiles unchanged and links with the host build
 //! of the library, and `CMakeLists.txt` registers the sources and the
 //! prebuilt archive. Nothing here runs on a chip or runs the task.

@@ -1,17 +1,11 @@
 //! Wire v1 against the vectors made with NaCl by the C implementation's
-//! authors (`shared/vectors/wire-v1.json`, copied byte for byte to
-//! `tests/data/`).
+//! authors, kept in `tests/data/wire-v1.json`.
 
-use std::path::Path;
 
 use mqttvpn::wire::{self, Key, NONCE_LEN, OpenError};
 use serde_json::Value;
 
 const COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/wire-v1.json");
-const SHARED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/vectors/wire-v1.json"
-);
 
 fn vectors() -> Value {
     serde_json::from_slice(&std::fs::read(COPY).expect("tests/data/wire-v1.json")).unwrap()
@@ -30,15 +24,6 @@ fn entries<'a>(all: &'a Value, list: &str) -> &'a [Value] {
     let entries = all[list].as_array().unwrap();
     assert!(!entries.is_empty(), "no `{list}` entries");
     entries
-}
-
-#[test]
-fn the_copy_of_the_vectors_is_identical_to_shared() {
-    if !Path::new(SHARED).exists() {
-        eprintln!("skipped: {SHARED} is not beside this checkout");
-        return;
-    }
-    assert_eq!(std::fs::read(COPY).unwrap(), std::fs::read(SHARED).unwrap());
 }
 
 #[test]

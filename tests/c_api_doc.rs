@@ -1,0 +1,103 @@
+//! `docs/c-api.md` is the C API the project promises: every prototype in
+//! its "C ABI" section is declared, as written, by the generated header
+//! `include/mqttif.h`, and every function the header declares is on the
+//! page.
+
+use std::collections::BTreeMap;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// C text without comments, preprocessor lines and blocks (struct bodies).
+fn declarations(c: &str) -> String {
+    let mut out = String::new();
+    let mut rest = c;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        rest = rest[start..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    out.push_str(rest);
+    let mut depth = 0;
+    out.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        // The C++ guard's braces (`extern "C" {` ... `}`) enclose everything.
+        .filter(|l| !l.contains("extern \"C\"") && l.trim() != "}")
+        .flat_map(|l| l.chars().chain(['\n']))
+        .filter(|&c| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            depth == 0 && c != '}'
+        })
+        .collect()
+}
+
+/// Function prototypes by name, whitespace normalised.
+fn prototypes(c: &str) -> BTreeMap<String, String> {
+    declarations(c)
+        .split(';')
+        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|d| d.contains('(') && !d.contains("(*") && !d.starts_with("typedef"))
+        .filter_map(|d| {
+            let head = d.split('(').next()?;
+            let name = head.split([' ', '*']).next_back()?.to_string();
+            name.starts_with("mqtt_").then_some((name, d))
+        })
+        .collect()
+}
+
+/// The code blocks of the page's "## C ABI" section.
+fn c_abi_section(markdown: &str) -> String {
+    let section = markdown
+        .split("\n## ")
+        .find(|s| s.starts_with("C ABI"))
+        .expect("docs/c-api.md has a `## C ABI` section");
+    section
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        // Past the language tag of the fence.
+        .map(|block| block.split_once('\n').map_or("", |(_, code)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_prototype_on_the_page_is_the_headers() {
+    let header = prototypes(&read("include/mqttif.h"));
+    let page = prototypes(&c_abi_section(&read("docs/c-api.md")));
+    assert!(
+        page.len() >= 40,
+        "read only {} prototypes from the page",
+        page.len()
+    );
+    for (name, proto) in &page {
+        assert_eq!(
+            header.get(name),
+            Some(proto),
+            "{name}: the page and include/mqttif.h disagree"
+        );
+    }
+}
+
+#[test]
+fn every_function_of_the_header_is_on_the_page() {
+    let header = prototypes(&read("include/mqttif.h"));
+    let page = prototypes(&c_abi_section(&read("docs/c-api.md")));
+    let missing: Vec<_> = header.keys().filter(|n| !page.contains_key(*n)).collect();
+    assert!(
+        header.len() >= 40,
+        "read only {} prototypes from the header",
+        header.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "not documented in docs/c-api.md: {missing:?}"
+    );
+}
