@@ -106,6 +106,13 @@ fi
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
 xtensa-lx106-elf-ar rcsD "$out" "$work/mqttvpn.o"
+# DRAM is what a sketch lives on (80 KB, WiFi included): the library's
+# share, counted before the linker drops anything, stays within 4 KB.
+dram=$(xtensa-lx106-elf-size -A "$work/mqttvpn.o" | awk '$1 ~ /^\.(rodata|data|bss)/ { n += $2 } END { print n + 0 }')
+if ((dram > 4096)); then
+  echo "build-esp8266: the library would take $dram bytes of DRAM (.rodata, .data, .bss); the budget is 4096" >&2
+  exit 1
+fi
 xtensa-lx106-elf-size -A "$work/mqttvpn.o" | awk '
   $1 ~ /^\.irom0/ { flash += $2 } $1 ~ /^\.rodata/ { rodata += $2 }
   $1 ~ /^\.(data|bss)/ { ram += $2 }
