@@ -1,7 +1,6 @@
 //! Wire v1 against the vectors made with NaCl by the C implementation's
 //! authors, kept in `tests/data/wire-v1.json`.
 
-
 use mqttvpn::wire::{self, Key, NONCE_LEN, OpenError};
 use serde_json::Value;
 
