@@ -1,10 +1,13 @@
 //! The Arduino library in `arduino/mqtt_vpn_arduino`: the zip that
 //! `scripts/package-arduino.sh` writes has the layout the Arduino IDE wants,
-//! `library.properties` says what it must, `src/mqttif.h` offers every call
-//! of the C++ API in `docs/c-api.md`, the lwIP netif shim compiles
-//! for the ESP8266 CPU, and the example sketches compile and link against
-//! the real library (host build, Arduino core stubbed in
-//! `tests/arduino/stubs`). Nothing here runs on a board.
+//! `library.properties` says what it must, `src/mqttif.h` declares every
+//! function of the Arduino section of `docs/c-api.md` with exactly its type
+//! and keeps the rest of the C ABI reachable, the lwIP netif shim compiles
+//! for the ESP8266 CPU, and the example sketches and sketches written the
+//! way the original library's users write them (`tests/arduino/dropin`)
+//! compile and link against the real library (host build, Arduino core
+//! stubbed in `tests/arduino/stubs`); the NAT example with every lwIP
+//! variant. Nothing here runs on a board.
 
 mod support;
 
@@ -16,6 +19,14 @@ use support::{host_staticlib, repo_path, run, target_dir};
 
 const LIBRARY: &str = "arduino/mqtt_vpn_arduino";
 const SKETCHES: [&str; 3] = ["mqtt_vpn_telnet", "mqtt_vpn_webserver", "mqtt_vpn_nat"];
+/// C functions the Arduino header keeps only as `mqtt_vpn_c::...`: the init
+/// forms that skip its platform setup, and the hook the port defines.
+const C_ONLY: [&str; 4] = [
+    "mqtt_if_init_auth",
+    "mqtt_if_init_full",
+    "mqtt_vpn_if_init",
+    "mqtt_vpn_panic_hook",
+];
 
 fn work_dir(name: &str) -> PathBuf {
     let dir = target_dir().join("arduino-tests").join(name);
@@ -71,16 +82,8 @@ fn parse_properties(text: &str) -> HashMap<String, String> {
 fn spec_prototypes() -> Vec<String> {
     let spec = repo_path("docs/c-api.md");
     let text = arduino_code_blocks(&std::fs::read_to_string(&spec).expect("docs/c-api.md"));
-    let mut code = String::new();
-    let mut rest = text.as_str();
-    while let Some(start) = rest.find("/*") {
-        code.push_str(&rest[..start]);
-        rest = rest[start..]
-            .split_once("*/")
-            .map_or("", |(_, after)| after);
-    }
-    code.push_str(rest);
-    code.split(';')
+    strip_comments(&text)
+        .split(';')
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|s| s.contains('('))
         .collect()
@@ -128,7 +131,9 @@ fn split_prototype(proto: &str) -> (String, String, Vec<String>) {
 }
 
 /// A C++ function per prototype that calls it with arguments of exactly the
-/// spec's parameter types and keeps the result as the spec's return type.
+/// spec's parameter types, keeps the result as the spec's return type (or,
+/// for `void`, returns the call from a `void` function), and binds the name
+/// to a pointer of exactly the prototype's function type.
 fn calls_of(prototypes: &[String]) -> String {
     let mut source = String::from("#include <mqttif.h>\n\n");
     for (n, proto) in prototypes.iter().enumerate() {
@@ -143,15 +148,78 @@ fn calls_of(prototypes: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let call = if ret == "void" {
-            format!("  {name}({args});\n")
+            format!("  {name}({args});\n  return {name}({args});\n")
         } else {
             format!("  {ret} r = {name}({args});\n  (void)r;\n")
         };
+        let pointer = format!(
+            "{ret} (*const pointer_{n})({}) = {name};\n",
+            types.join(", ")
+        );
         source.push_str(&format!(
-            "// {proto}\nvoid call_{n}() {{\n{decls}{call}}}\n\n"
+            "// {proto}\nvoid call_{n}() {{\n{decls}{call}}}\n{pointer}\n"
         ));
     }
     source
+}
+
+/// C text without its comments.
+fn strip_comments(c: &str) -> String {
+    let mut code = String::new();
+    let mut rest = c;
+    while let Some(start) = rest.find("/*") {
+        code.push_str(&rest[..start]);
+        rest = rest[start..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    code.push_str(rest);
+    code.lines()
+        .map(|line| line.split_once("//").map_or(line, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names `include/mqttif.h` declares: (functions, enumerators, types).
+fn c_header_names() -> (Vec<String>, Vec<String>, Vec<String>) {
+    let header = std::fs::read_to_string(repo_path("include/mqttif.h")).unwrap();
+    let code = strip_comments(&header);
+    let identifiers = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut functions = Vec::new();
+    for (before, _) in code.match_indices('(') {
+        let head = &code[..before];
+        let name = head
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if name.starts_with("mqtt_") && !functions.iter().any(|f| f == name) {
+            functions.push(name.to_string());
+        }
+    }
+    let mut enumerators = Vec::new();
+    for line in code.lines().map(str::trim) {
+        if let Some((name, _)) = line.split_once(" = ") {
+            if name.starts_with("MQTT_IF_") && !name.contains(' ') {
+                enumerators.push(name.to_string());
+            }
+        }
+    }
+    let mut types = Vec::new();
+    let words = identifiers(&code);
+    for pair in words.windows(2) {
+        if (pair[0] == "struct" || pair[0] == "enum")
+            && pair[1].starts_with("mqtt_if_")
+            && !types.contains(&pair[1])
+        {
+            types.push(pair[1].clone());
+        }
+    }
+    (functions, enumerators, types)
 }
 
 fn gxx(dir: &Path) -> Command {
@@ -249,7 +317,7 @@ fn library_properties_is_key_value_with_the_required_values() {
 }
 
 #[test]
-fn every_call_of_the_c_api_spec_compiles_against_the_arduino_header() {
+fn every_arduino_call_of_the_doc_compiles_and_binds_to_a_pointer_of_its_exact_type() {
     let prototypes = spec_prototypes();
     assert!(
         prototypes.len() >= 19,
@@ -298,6 +366,45 @@ fn every_call_of_the_c_api_spec_compiles_against_the_arduino_header() {
 }
 
 #[test]
+fn every_name_of_the_c_header_is_reachable_from_a_sketch() {
+    let (functions, enumerators, types) = c_header_names();
+    assert!(functions.len() >= 40, "read only {functions:?}");
+    assert!(enumerators.len() >= 18, "read only {enumerators:?}");
+    assert!(types.len() >= 4, "read only {types:?}");
+    let arduino: Vec<String> = spec_prototypes()
+        .iter()
+        .map(|proto| split_prototype(proto).1)
+        .collect();
+    let mut source = String::from("#include <mqttif.h>\n#include <type_traits>\n\n");
+    for name in &functions {
+        // The whole C ABI, qualified.
+        source.push_str(&format!(
+            "static_assert(std::is_function<decltype(mqtt_vpn_c::{name})>::value, \"{name}\");\n"
+        ));
+        // Unqualified as in C, unless the Arduino API has its own form.
+        if !arduino.contains(name) && !C_ONLY.contains(&name.as_str()) {
+            source.push_str(&format!(
+                "static_assert(std::is_same<decltype(&{name}), decltype(&mqtt_vpn_c::{name})>::value, \"{name}\");\n"
+            ));
+        }
+    }
+    for name in &enumerators {
+        source.push_str(&format!(
+            "static_assert({name} == mqtt_vpn_c::{name}, \"{name}\");\n"
+        ));
+    }
+    for name in &types {
+        source.push_str(&format!(
+            "static_assert(std::is_same<{name}, mqtt_vpn_c::{name}>::value, \"{name}\");\n"
+        ));
+    }
+    let dir = work_dir("c-names");
+    let file = dir.join("c_names.cpp");
+    std::fs::write(&file, source).unwrap();
+    run(gxx(&dir).arg("-fsyntax-only").arg(&file));
+}
+
+#[test]
 fn the_netif_shim_compiles_for_the_esp8266_cpu() {
     let compiler = "xtensa-lx106-elf-gcc";
     if !have(compiler) {
@@ -337,31 +444,86 @@ fn the_example_sketches_compile_and_link_against_the_library() {
     }
 }
 
+/// The ESP8266 core's lwIP variants as its board menu sets them:
+/// (variant, LWIP_FEATURES, LWIP_IPV6). Its lwipopts.h makes IP_NAPT
+/// `LWIP_FEATURES && !LWIP_IPV6`; the stub `lwip/napt.h` does the same.
+const LWIP_VARIANTS: [(&str, u8, u8); 3] = [
+    ("v2 Lower Memory / Higher Bandwidth", 1, 0),
+    ("v2 IPv6 Lower Memory / Higher Bandwidth", 1, 1),
+    ("v2 Lower Memory / Higher Bandwidth (no features)", 0, 0),
+];
+
 #[test]
-fn the_nat_example_compiles_with_an_lwip_that_has_no_napt() {
-    // The core's IPv6 lwIP variant: IP_NAPT is 0 and napt.h declares nothing.
-    let dir = work_dir("sketches-no-napt");
+fn the_nat_example_builds_with_every_lwip_variant_and_says_at_start_why_nat_is_off() {
     let ino = repo_path(&format!("{LIBRARY}/examples/mqtt_vpn_nat/mqtt_vpn_nat.ino"));
-    compile_and_link_sketch(&dir, "mqtt_vpn_nat", &ino, &["-DIP_NAPT=0"]);
+    for (n, (variant, features, ipv6)) in LWIP_VARIANTS.into_iter().enumerate() {
+        let dir = work_dir(&format!("nat-variant-{n}"));
+        let exe = compile_and_link_sketch(
+            &dir,
+            "mqtt_vpn_nat",
+            &ino,
+            &[
+                &format!("-DMQTT_VPN_TEST_LWIP_FEATURES={features}"),
+                &format!("-DMQTT_VPN_TEST_LWIP_IPV6={ipv6}"),
+            ],
+        );
+        // The stubs' main() runs setup() and one loop(); the serial port
+        // and the NAPT calls print to stdout.
+        let output = run(&mut Command::new(&exe));
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        let napt = features == 1 && ipv6 == 0;
+        if napt {
+            assert!(
+                said.contains("ip_napt_init(") && said.contains("ip_napt_enable_no("),
+                "{variant}: NAPT not turned on:\n{said}"
+            );
+            assert!(!said.contains("NAT off"), "{variant}:\n{said}");
+        } else {
+            let first = said.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with("NAT off") && first.contains("no NAPT"),
+                "{variant}: the first line does not say why NAT is off:\n{said}"
+            );
+            assert!(!said.contains("ip_napt"), "{variant}:\n{said}");
+        }
+    }
 }
 
-/// Sketches in the style of the original library's examples (same global
-/// names, `char *` settings, same calls): they compile unchanged.
+/// The drop-in sketches are compiled as the IDE's default warning level
+/// lets them: `char *name = "..."` is what the original's users write.
+const DROPIN_FLAGS: [&str; 1] = ["-Wno-write-strings"];
+
+/// Sketches in the style of the original library's examples (the same
+/// global names, among them `mqtt_vpn_addr` and `mqtt_vpn_target_addr`,
+/// `char *` settings, the same calls): they compile and link unchanged.
 #[test]
 fn sketches_written_for_the_original_library_compile_and_link_unchanged() {
     let dir = work_dir("dropin");
     for sketch in ["telnet_like", "webserver_like", "nat_like"] {
         let ino = repo_path(&format!("tests/arduino/dropin/{sketch}/{sketch}.ino"));
-        // The core compiles sketches without -Wwrite-strings, which these
-        // `char *name = "..."` settings would trip.
-        compile_and_link_sketch(&dir, sketch, &ino, &["-Wno-write-strings"]);
+        let source = std::fs::read_to_string(&ino).unwrap();
+        assert!(
+            source.contains("IPAddress mqtt_vpn_addr("),
+            "{sketch} no longer names its address as the original's examples do"
+        );
+        compile_and_link_sketch(&dir, sketch, &ino, &DROPIN_FLAGS);
     }
+}
+
+/// The original's control functions return void: a sketch may return
+/// their call from a void function and keep them in function pointers of
+/// the original's types.
+#[test]
+fn a_sketch_using_the_control_functions_as_void_functions_compiles_and_links() {
+    let dir = work_dir("dropin-void");
+    let ino = repo_path("tests/arduino/dropin/console_like/console_like.ino");
+    compile_and_link_sketch(&dir, "console_like", &ino, &DROPIN_FLAGS);
 }
 
 /// Compiles the library's sources, the stubs and `ino` as the IDE would
 /// (`-include Arduino.h`, C++) with `flags`, and links them with the
-/// host build of the library.
-fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str]) {
+/// host build of the library; returns the executable.
+fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str]) -> PathBuf {
     let lib = host_staticlib();
     let src = repo_path(&format!("{LIBRARY}/src"));
     run(Command::new("gcc")
@@ -410,4 +572,5 @@ fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str])
         .args(["-llwip", "-lpthread", "-ldl", "-lm"])
         .current_dir(dir));
     assert!(exe.exists(), "{sketch} did not link");
+    exe
 }

@@ -1,7 +1,7 @@
 //! `docs/c-api.md` is the C API the project promises: every prototype in
 //! its "C ABI" section is declared, as written, by the generated header
-//! `include/mqttif.h`, and every function the header declares is on the
-//! page.
+//! `include/mqttif.h`, and every function, result code and platform
+//! callback the header declares is on the page.
 
 use std::collections::BTreeMap;
 
@@ -100,4 +100,55 @@ fn every_function_of_the_header_is_on_the_page() {
         missing.is_empty(),
         "not documented in docs/c-api.md: {missing:?}"
     );
+}
+
+/// The text of `header` from `start` up to the first `end` after it.
+fn between<'a>(header: &'a str, start: &str, end: &str) -> &'a str {
+    let from = header
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in the header"));
+    let rest = &header[from..];
+    &rest[..rest.find(end).unwrap_or_else(|| panic!("no `{end}`"))]
+}
+
+#[test]
+fn every_result_code_is_on_the_page_with_its_number() {
+    let header = read("include/mqttif.h");
+    let page = read("docs/c-api.md");
+    let codes: Vec<(String, String)> = between(&header, "enum mqtt_if_result", "};")
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.trim().trim_end_matches(',').split_once(" = ")?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    assert!(codes.len() >= 18, "read only {codes:?}");
+    for (name, value) in &codes {
+        assert!(
+            page.contains(&format!("| `{name}` | {value} |")),
+            "docs/c-api.md has no row `{name}` | {value} in its result codes"
+        );
+    }
+}
+
+#[test]
+fn every_platform_callback_is_on_the_page() {
+    let header = read("include/mqttif.h");
+    let page = read("docs/c-api.md");
+    let fields: Vec<&str> = between(
+        &header,
+        "typedef struct mqtt_if_platform {",
+        "} mqtt_if_platform;",
+    )
+    .split("(*")
+    .skip(1)
+    .filter_map(|rest| rest.split_once(')').map(|(name, _)| name))
+    .collect();
+    assert!(fields.len() >= 13, "read only {fields:?}");
+    for field in fields {
+        assert!(
+            page.contains(&format!("| `{field}` |")),
+            "docs/c-api.md does not describe the platform callback {field}"
+        );
+    }
 }

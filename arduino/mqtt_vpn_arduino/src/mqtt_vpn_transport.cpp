@@ -314,7 +314,7 @@ void start_ticker(Transport &t) {
 
 }  // namespace
 
-bool mqtt_vpn_arduino_begin(void) {
+bool mqtt_vpn_detail::begin_port(void) {
   Transport &t = transport;
   struct mqtt_if_platform p;
 
@@ -336,11 +336,11 @@ bool mqtt_vpn_arduino_begin(void) {
     return false;
   }
   start_ticker(t);
-  MQTT_VPN_LOCK(); /* released by mqtt_vpn_arduino_started() */
+  MQTT_VPN_LOCK(); /* released by mqtt_vpn_detail::port_started() */
   return true;
 }
 
-mqtt_if_data *mqtt_vpn_arduino_started(mqtt_if_data *mq) {
+mqtt_if_data *mqtt_vpn_detail::port_started(mqtt_if_data *mq) {
   MQTT_VPN_UNLOCK();
   transport.mq = mq;
   if (mq == NULL) {

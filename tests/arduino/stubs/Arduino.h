@@ -10,8 +10,12 @@
 #ifdef __cplusplus
 #include <functional>
 
+#define OUTPUT 0x01
+
 unsigned long millis(void);
 void delay(unsigned long ms);
+void pinMode(uint8_t pin, uint8_t mode);
+void digitalWrite(uint8_t pin, uint8_t val);
 
 class Print;
 
@@ -37,6 +41,7 @@ class Stream : public Print {
  public:
   virtual int available() = 0;
   virtual int read() = 0;
+  size_t readBytes(uint8_t *buf, size_t len);
 };
 
 class HardwareSerial : public Stream {
@@ -49,10 +54,12 @@ class HardwareSerial : public Stream {
   void flush();
 };
 extern HardwareSerial Serial;
+extern HardwareSerial Serial1;
 
 class EspClass {
  public:
   uint8_t *random(uint8_t *out, size_t len) const;
+  uint32_t getFreeHeap();
   void restart();
 };
 extern EspClass ESP;

@@ -17,6 +17,7 @@ class WiFiClient : public Stream {
   void setNoDelay(bool on);
   void setSync(bool on);
   void stop();
+  operator bool();
 };
 
 #endif

@@ -1,8 +1,11 @@
 // mqtt_vpn_nat: routes between the VPN and the ESP's WiFi LAN with lwIP
 // NAPT. A Linux node with `ip route add 172.16.0.0/24 via 10.0.1.2`
-// reaches the LAN host 172.16.0.100 behind the ESP. Needs an lwIP variant
-// with IP_FORWARD and IP_NAPT ("v2 Higher Bandwidth" in the IDE); with the
-// IPv6 variants (no NAPT) it still builds and says so at start.
+// reaches the LAN host 172.16.0.100 behind the ESP. NAPT needs an lwIP
+// variant with its features and without IPv6 (Tools > lwIP Variant: "v2
+// Lower Memory", the default, or "v2 Higher Bandwidth"); the core's
+// lwipopts.h defines IP_NAPT as LWIP_FEATURES && !LWIP_IPV6. With any other
+// variant the sketch still builds, joins the VPN without NAT and says why
+// at start.
 #include <ESP8266WiFi.h>
 #include <lwip/napt.h>
 #include <mqttif.h>
@@ -26,6 +29,11 @@ mqtt_if_data *vpn;
 
 void setup() {
   Serial.begin(115200);
+#if !IP_NAPT
+  Serial.println("NAT off: this lwIP variant has no NAPT (IPv6 and \"no "
+                 "features\" variants lack it); pick \"v2 Lower Memory\" or "
+                 "\"v2 Higher Bandwidth\" in Tools > lwIP Variant");
+#endif
   WiFi.mode(WIFI_STA);
   WiFi.begin(ssid, wifi_password);
   while (WiFi.status() != WL_CONNECTED) {
@@ -50,9 +58,6 @@ void setup() {
       ip_napt_enable_no(STATION_IF, 1) != ERR_OK) {
     Serial.println("NAPT could not be started (out of memory?)");
   }
-#else
-  Serial.println("NAT off: this lwIP variant has no NAPT (the IPv6 ones); "
-                 "pick a \"v2 Higher Bandwidth\" lwIP without IPv6");
 #endif
 }
 

@@ -1,35 +1,62 @@
-// A web server reached through the VPN, with every setting spelled out.
+/*
+ * A web server reached through the VPN, set up the way the original
+ * library's users did: the hello-server sample plus one mqtt_if_init().
+ */
 #include <ESP8266WiFi.h>
+#include <WiFiClient.h>
 #include <ESP8266WebServer.h>
+#include <ESP8266mDNS.h>
 #include <mqttif.h>
 
-char *broker = "broker.lan";
-char *vpn_password = "secret";
-int broker_port = 1883;
+#ifndef STASSID
+#define STASSID "lab"
+#define STAPSK "lab-password"
+#endif
+
+char* broker = "broker.lan";
+char* vpn_password = "secret";
 IPAddress mqtt_vpn_addr(10, 0, 1, 3);
 
-char *broker_username = "site";
-char *broker_password = "site-password";
-char *broker_topic_prefix = "mqttip";
-
 struct mqtt_if_data *my_if;
-ESP8266WebServer server(80);
 
-void add_host() {
-  IPAddress mqtt_vpn_target_addr(192, 168, 1, 20);
-  mqtt_if_add_reading_topic(my_if, mqtt_vpn_target_addr);
+const char* ssid = STASSID;
+const char* password = STAPSK;
+
+ESP8266WebServer server(80);
+const int led = 2;
+
+void handleRoot() {
+  digitalWrite(led, 1);
+  server.send(200, "text/plain", "served over mqtt-vpn");
+  digitalWrite(led, 0);
 }
 
-void setup() {
-  my_if = mqtt_if_init(broker, broker_username, broker_password, broker_port,
-                       broker_topic_prefix, vpn_password, mqtt_vpn_addr,
-                       IPAddress(255, 255, 255, 0), IPAddress(0, 0, 0, 0));
-  struct mqtt_if_data *second =
-      mqtt_if_init(broker, broker_username, broker_password, mqtt_vpn_addr,
-                   vpn_password);
-  mqtt_if_del(second);
-  add_host();
+void handleNotFound() { server.send(404, "text/plain", "nothing here\n"); }
+
+void setup(void) {
+  pinMode(led, OUTPUT);
+  Serial.begin(115200);
+  WiFi.mode(WIFI_STA);
+  WiFi.begin(ssid, password);
+  while (WiFi.status() != WL_CONNECTED) {
+    delay(250);
+  }
+  Serial.println(WiFi.localIP());
+
+  my_if = mqtt_if_init(broker, mqtt_vpn_addr, vpn_password);
+
+  if (MDNS.begin("vpn-web")) {
+    Serial.println("mDNS up");
+  }
+  server.on("/", handleRoot);
+  server.on("/vpn", []() {
+    server.send(200, "text/plain", my_if != NULL ? "joined" : "not joined");
+  });
+  server.onNotFound(handleNotFound);
   server.begin();
 }
 
-void loop() { server.handleClient(); }
+void loop(void) {
+  server.handleClient();
+  MDNS.update();
+}

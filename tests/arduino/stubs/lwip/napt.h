@@ -8,10 +8,19 @@
 extern "C" {
 #endif
 
-/* The core defines IP_NAPT as LWIP_FEATURES && !LWIP_IPV6: the IPv6 lwIP
- * variant has no NAPT and declares none of it. -DIP_NAPT=0 plays that. */
+/* The core's lwipopts.h: IP_NAPT is (LWIP_FEATURES && !LWIP_IPV6), the two
+ * set by the board's "lwIP Variant" menu, and its napt.h declares nothing
+ * without IP_NAPT. The host's lwIP always has IPv6, so the variant comes
+ * from MQTT_VPN_TEST_LWIP_FEATURES and MQTT_VPN_TEST_LWIP_IPV6 (default:
+ * the board default, "v2 Lower Memory": features on, IPv6 off). */
+#ifndef MQTT_VPN_TEST_LWIP_FEATURES
+#define MQTT_VPN_TEST_LWIP_FEATURES 1
+#endif
+#ifndef MQTT_VPN_TEST_LWIP_IPV6
+#define MQTT_VPN_TEST_LWIP_IPV6 0
+#endif
 #ifndef IP_NAPT
-#define IP_NAPT 1
+#define IP_NAPT (MQTT_VPN_TEST_LWIP_FEATURES && !MQTT_VPN_TEST_LWIP_IPV6)
 #endif
 
 #if IP_NAPT
