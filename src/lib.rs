@@ -13,7 +13,10 @@
 //! ```text
 //!  drivers   linux (tokio + tun-rs, TLS, WebSocket)   ffi (C ABI, driven by an lwIP shim)
 //!               |                                       |
-//!  session   mqtt     sans-IO MQTT 3.1.1 client: bytes in, bytes and events out (both drivers)
+//!  link      link     one broker connection: connect, backoff, keepalive, (re)subscribe,
+//!                     packets through the tunnel (both drivers run it)
+//!               |                                       |
+//!  session   mqtt     sans-IO MQTT 3.1.1 client: bytes in, bytes and events out
 //!               |                                       |
 //!  core      tunnel   one node's decisions: packet -> publish, publish -> packet, counters
 //!            wire     wire v1: key, seal, open, into caller buffers
@@ -22,8 +25,8 @@
 //!            topic    <prefix>/<address> format and parse, prefix validation
 //! ```
 //!
-//! The core ([`wire`], [`wire2`], [`replay`], [`ip`], [`topic`], [`tunnel`])
-//! and the [`mqtt`] session are `no_std` + `alloc`:
+//! The core ([`wire`], [`wire2`], [`replay`], [`ip`], [`topic`], [`tunnel`]),
+//! the [`mqtt`] session and the broker [`link`] are `no_std` + `alloc`:
 //! it never reads a clock, a socket or a random source. Callers pass random
 //! bytes in and get results written into buffers they own; nothing is
 //! allocated per packet. Errors are small `Copy` enums with `Display`.
@@ -60,6 +63,7 @@ compile_error!("a build without `std` is the embedded library: enable the `ffi` 
 compile_error!("the `linux` feature builds the TUN daemon and needs target_os = \"linux\"");
 
 pub mod ip;
+pub mod link;
 pub mod mqtt;
 pub mod replay;
 pub mod topic;

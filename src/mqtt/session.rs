@@ -137,6 +137,12 @@ impl Options {
         self
     }
 
+    /// Bytes of the CONNECT these options make (0 if they cannot make one:
+    /// [`Session::new`] says why).
+    pub fn connect_len(&self) -> usize {
+        self.connect_packet().encoded_len().unwrap_or(0)
+    }
+
     fn connect_packet(&self) -> ClientPacket<'_> {
         ClientPacket::Connect(Connect {
             client_id: &self.client_id,
