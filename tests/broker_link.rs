@@ -326,7 +326,7 @@ fn two_links_connect_subscribe_and_carry_a_sealed_packet_each_way() {
     a.send(&ping, 1).unwrap();
     a.drive(&mut broker, 10);
     b.drive(&mut broker, 10);
-    assert_eq!(b.delivered, [ping.clone()]);
+    assert_eq!(b.delivered, [ping]);
     let pong = ipv4_packet(B, A, 84);
     b.send(&pong, 2).unwrap();
     b.drive(&mut broker, 20);
