@@ -62,6 +62,9 @@ pub const MAX_BACKOFF_MS: u64 = 30_000;
 pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Most filters put in one SUBSCRIBE or UNSUBSCRIBE.
 const MAX_FILTERS_PER_REQUEST: usize = 8;
+/// SUBSCRIBEs remembered to name a refused filter (made once: a session
+/// allocates nothing after it is made, however often it reconnects).
+const REQUESTS_REMEMBERED: usize = 4;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +290,7 @@ pub struct Link {
     subscribed: bool,
     /// SUBSCRIBEs in flight: packet identifier and the index of their
     /// first filter, to name a refused one.
-    requests: Vec<(u16, usize)>,
+    requests: Vec<(u16, u16)>,
     events: VecDeque<LinkEvent>,
     /// Largest SUBSCRIBE or UNSUBSCRIBE, in bytes.
     max_request: usize,
@@ -311,7 +314,7 @@ impl Link {
             filters: Vec::new(),
             dropped_filters: Vec::new(),
             subscribed: true,
-            requests: Vec::new(),
+            requests: Vec::with_capacity(REQUESTS_REMEMBERED),
             events: VecDeque::with_capacity(4),
             max_request,
             max_topic_len: buffers.max_topic_len,
@@ -450,7 +453,7 @@ impl Link {
                         .requests
                         .iter()
                         .find(|(id, _)| *id == packet_id)
-                        .map_or(0, |(_, first)| *first);
+                        .map_or(0, |(_, first)| usize::from(*first));
                     self.events.push_back(LinkEvent::SubscribeRefused {
                         index: first + index,
                     });
@@ -665,7 +668,13 @@ impl Link {
                 *slot = filter.text.as_str();
             }
             match self.session.subscribe(&group[..count], QoS::AtMostOnce) {
-                Ok(packet_id) => self.requests.push((packet_id, first)),
+                Ok(packet_id) => {
+                    if self.requests.len() == REQUESTS_REMEMBERED {
+                        self.requests.remove(0);
+                    }
+                    let first = u16::try_from(first).unwrap_or(u16::MAX);
+                    self.requests.push((packet_id, first));
+                }
                 Err(SubscribeError::TxFull) => return,
                 Err(_) => self
                     .events

@@ -195,8 +195,13 @@ fn publish_frame(topic: &str, payload: &[u8]) -> Vec<u8> {
 /// 1500-byte packets both ways, delete), measured by a counting global
 /// allocator on this thread. The interface allocates its buffers once,
 /// at init, and nothing per packet.
+///
+/// The bound here is for a 64-bit host, where pointers, `Vec`s and
+/// `String`s are twice their size on the device: 8 476 bytes here were
+/// 7 954 on the lx106 (`scripts/test-lx106.sh`, which holds the device to
+/// 8 KiB).
 #[test]
-fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
+fn one_interface_at_mtu_1500_peaks_under_8_5_kib_of_heap_on_a_64_bit_host() {
     let mut port = Port::default();
     let table = mqtt_if_platform {
         netif_attach: None,
@@ -309,5 +314,5 @@ fn one_interface_at_mtu_1500_peaks_under_8_kib_of_heap() {
         after_traffic, after_init,
         "the interface allocated per packet"
     );
-    assert!(peak <= 8 * 1024, "peak heap {peak} bytes is over 8 KiB");
+    assert!(peak <= 8704, "peak heap {peak} bytes is over 8.5 KiB");
 }

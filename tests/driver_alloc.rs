@@ -7,7 +7,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mqttvpn::linux::pipeline::{BatchPool, BrokerLink, Publisher};
+use mqttvpn::link::{Buffers, Link, LinkEvent};
+use mqttvpn::linux::pipeline::{BatchPool, Publisher};
 use mqttvpn::mqtt::session::Options;
 use mqttvpn::tunnel::{Config, Tunnel};
 
@@ -56,23 +57,29 @@ fn packet(len: usize) -> Vec<u8> {
 
 /// A receiving link whose session a broker accepted and whose
 /// subscription it granted.
-fn connected_link() -> BrokerLink {
-    let mut options = Options::new("alloc-test");
-    options.max_incoming = 1500 + 1024;
-    let mut link = BrokerLink::new(options, vec!["mqttip/10.0.1.2".into()]).unwrap();
-    link.start(0);
+fn connected_link() -> Link {
+    let buffers = Buffers {
+        packets_through_session: false,
+        ..Buffers::for_packets(1500, 40)
+    };
+    let mut link = Link::new(Options::new("alloc-test"), buffers).unwrap();
+    link.set_filters(["mqttip/10.0.1.2"]);
+    link.handle_timeout(0);
+    assert_eq!(link.poll_event(), Some(LinkEvent::Connect));
+    link.handle_connected(0).unwrap();
     let mut tunnel = Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 2))).unwrap();
     let mut out = vec![0u8; 4096];
     let connack = [0x20, 2, 0, 0];
-    let fed = link.feed(&connack, 1, &mut tunnel, &mut out).unwrap();
-    assert!(
-        fed.connected,
+    link.handle_bytes(&connack, 1, &mut tunnel, &mut out, |_, _| false);
+    assert_eq!(
+        link.poll_event(),
+        Some(LinkEvent::Connected),
         "the CONNACK is taken as the session being up"
     );
-    let n = link.session().transmit().len();
-    link.session().consume(n, 1);
+    let n = link.transmit().len();
+    link.consume(n, 1);
     let suback = [0x90, 3, 0, 1, 0];
-    link.feed(&suback, 2, &mut tunnel, &mut out).unwrap();
+    link.handle_bytes(&suback, 2, &mut tunnel, &mut out, |_, _| false);
     link
 }
 
@@ -102,7 +109,7 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
                 // broker forwards each PUBLISH unchanged, the receiver parses.
                 let mut input = &batch[..];
                 while !input.is_empty() {
-                    let fed = link.feed(input, 10, &mut receiver, &mut out).unwrap();
+                    let fed = link.handle_bytes(input, 10, &mut receiver, &mut out, |_, _| false);
                     input = &input[fed.used..];
                     if let Some(len) = fed.packet {
                         assert_eq!(&out[..len], &packets[(*delivered % 4) as usize][..]);

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use mqttvpn::mqtt::codec::{ClientPacket, Connect};
 use mqttvpn::wire::{Key, NONCE_LEN, seal, sealed_len};
 use support::{
-    BROKER_PORT, Lab, Netns, can_use_namespaces, connect_in, counters, have_mosquitto, open_fds,
-    rss_kib,
+    BROKER_PORT, Lab, Netns, can_use_namespaces, connect_in, counters, have_mosquitto, listen_in,
+    open_fds, rss_kib,
 };
 
 const A: &str = "10.0.1.1";
@@ -759,4 +759,107 @@ fn the_tunnel_returns_within_seconds_each_time_the_broker_is_killed_under_load()
             last[i].rss_kib
         );
     }
+}
+
+/// Reads one MQTT packet (first byte and body) from a blocking stream.
+fn read_packet(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut first = [0u8; 1];
+    stream.read_exact(&mut first)?;
+    let mut len = 0usize;
+    for shift in (0..28).step_by(7) {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte)?;
+        len |= usize::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body)?;
+    Ok((first[0], body))
+}
+
+/// Plays a broker that accepts the CONNECT and the SUBSCRIBE, then sends
+/// PUBRELs (each asks for a PUBCOMP) as fast as it can and never reads
+/// again. Returns once the node came back with a second connection, or
+/// after `limit`.
+fn pubrel_flood_until_reconnect(listener: &std::net::TcpListener, limit: Duration) -> bool {
+    let start = Instant::now();
+    let (mut stream, _) = listener.accept().expect("the node connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (first, _) = read_packet(&mut stream).expect("CONNECT");
+    assert_eq!(first >> 4, 1, "the node starts with CONNECT");
+    stream.write_all(&[0x20, 2, 0, 0]).unwrap();
+    let (first, body) = read_packet(&mut stream).expect("SUBSCRIBE");
+    assert_eq!(first >> 4, 8, "then SUBSCRIBEs");
+    let mut filters = 0;
+    let mut rest = &body[2..];
+    while rest.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        rest = &rest[(2 + len + 1).min(rest.len())..];
+        filters += 1;
+    }
+    let mut suback = vec![0x90, 2 + filters as u8, body[0], body[1]];
+    suback.resize(4 + filters, 0); // every filter granted at QoS 0
+    stream.write_all(&suback).unwrap();
+    let mut flood = Vec::with_capacity(64 * 1024);
+    for id in 0..16_384u16 {
+        flood.extend_from_slice(&[0x62, 2]);
+        flood.extend_from_slice(&id.max(1).to_be_bytes());
+    }
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    while start.elapsed() < limit {
+        // A timed-out write is the node not reading: keep trying.
+        let _ = stream.write(&flood);
+        if listener.accept().is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_broker_that_floods_acknowledgements_and_never_reads_cannot_grow_the_node() {
+    if !can_use_namespaces("hostile_broker_pubrel_flood") {
+        return;
+    }
+    let mut lab = new_lab();
+    let broker = SocketAddr::from(([0, 0, 0, 0], BROKER_PORT));
+    let listener = listen_in(&lab.broker_ns, broker).expect("listen in the broker namespace");
+    let node = lab.start_node(1, A, &["-k", PASSWORD]);
+    let pid = lab.proc(node).pid();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_kib(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let reconnected = pubrel_flood_until_reconnect(&listener, Duration::from_secs(40));
+    stop.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    eprintln!("node RSS peak under a PUBREL flood from a broker that never reads: {peak} KiB");
+    assert!(lab.proc(node).is_running(), "the node died\n{}", lab.logs());
+    assert!(
+        reconnected,
+        "the node never dropped the stuck connection and came back\n{}",
+        log_tails(&lab)
+    );
+    assert!(
+        peak < 32 * 1024,
+        "the node grew to {peak} KiB under the flood\n{}",
+        log_tails(&lab)
+    );
 }

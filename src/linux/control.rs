@@ -72,7 +72,7 @@ impl Sources {
     /// Takes a snapshot.
     pub fn report(&self) -> Report {
         let (own, peers) = {
-            let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+            let p = super::lock(&self.presence);
             (p.own().clone(), p.peers().cloned().collect())
         };
         let links = self

@@ -4,9 +4,10 @@
 //! - [`config`]: the command line and TOML settings, checked into a [`NodeConfig`].
 //! - [`tun`]: the TUN device (tun-rs).
 //! - [`transport`]: connections to a broker (TCP, TLS, WebSocket); [`tls`]: TLS trust.
-//! - [`pipeline`]: the per-packet work without I/O (batches, broker byte stream -> packets).
+//! - [`pipeline`]: the outbound per-packet work without I/O (sealing, framing, batches).
 //! - [`node`]: the tasks around the core [`Tunnel`](crate::tunnel::Tunnel) and the
-//!   core's MQTT [`Session`](crate::mqtt::session::Session).
+//!   core's broker [`Link`](crate::link::Link), which connects, backs off,
+//!   keeps alive and subscribes; the tasks only do its I/O.
 //! - [`broker`]: the optional in-process broker (rumqttd).
 //! - [`cli`]: the `mqtt_vpn` command and its exit statuses.
 //!
@@ -33,13 +34,16 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub use config::{NodeConfig, Settings, UsageError};
 use node::SharedCounters;
-use pipeline::BrokerLink;
 use tokio::sync::mpsc;
+
+use crate::link::{Buffers, Link};
 
 use crate::mqtt::session::{Options, WillOptions};
 use presence::{Presence, Status};
 use std::sync::Mutex;
 
+/// Locks `m`; a poisoned lock only means a task died mid-update, and the
+/// data (counters, presence) is still usable.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -166,29 +170,18 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     }
     tracing::info!("subscriptions: {}", subscriptions.join(", "));
     let brokers = &config.brokers;
-    let (connections_tx, connections) = mpsc::channel(brokers.len());
     let mut handles = Vec::new();
     let mut link_reports = Vec::new();
     let mut inbound_links = Vec::new();
-    let mut connectors = Vec::new();
     for (index, url) in brokers.iter().enumerate() {
-        let mut session =
-            BrokerLink::new(options.clone(), subscriptions.clone()).map_err(RunError::Config)?;
-        if config.presence {
-            session = session.with_presence(presence.clone());
-        }
+        let mut link = Link::new(options.clone(), link_buffers(&config))
+            .map_err(|e| RunError::Config(e.to_string()))?;
+        link.set_filters(subscriptions.iter().map(String::as_str));
         let connector = transport::Connector::new(url, &config.tls)?;
-        let parts = node::link(
-            index,
-            session,
-            connector,
-            connections_tx.clone(),
-            shared.clone(),
-        );
+        let parts = node::link(index, link, connector);
         link_reports.push(parts.shared);
         handles.push(parts.handle);
         inbound_links.push(parts.inbound);
-        connectors.push(tokio::spawn(parts.connector));
     }
     let duplicate = tunnel.is_sealed() && brokers.len() > 1;
     let receiving = tunnel.clone();
@@ -203,7 +196,6 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let mut inbound = tokio::spawn(node::inbound(
         tun,
         inbound_links,
-        connections,
         receiving,
         shared.clone(),
         config.presence.then(|| presence.clone()),
@@ -255,26 +247,36 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     control_task.abort();
     metrics_task.abort();
     let _ = control_task.await;
-    for connector in connectors {
-        connector.abort();
-    }
     tracing::info!("stopped; counters: {}", shared.summary());
     result
 }
 
 /// The MQTT session settings of every broker link: client id, login,
-/// keepalive, and room for the largest message carried (an MTU-sized packet
-/// sealed, under the longest topic); longer messages are skipped unread.
+/// keepalive (the buffer sizes come from [`link_buffers`]).
 fn session_options(config: &NodeConfig) -> Options {
     let mut options = Options::new(&config.client_id).with_keepalive(config.keepalive);
-    let mut login_len = 0;
     if let Some((user, password)) = &config.credentials {
         options = options.with_login(user, password.expose().as_bytes());
-        login_len = user.len() + password.expose().len();
     }
-    options.max_incoming = usize::from(config.mtu) + 1024;
-    options.tx_capacity = 4096 + config.client_id.len() + login_len;
     options
+}
+
+/// Status messages (presence) are small JSON objects; this much room is
+/// kept for sending and receiving them.
+const STATUS_ROOM: usize = 2048;
+
+/// Buffer sizes of a Linux broker link: packets go out in the shared
+/// batches, not through the session, so its transmit buffer holds control
+/// packets and status messages; it receives packets of the MTU sealed under
+/// the longest topic, and status messages; longer messages are skipped.
+fn link_buffers(config: &NodeConfig) -> Buffers {
+    Buffers {
+        mtu: usize::from(config.mtu),
+        max_topic_len: crate::topic::MAX_TOPIC_LEN,
+        packets_through_session: false,
+        extra_tx: 2 * STATUS_ROOM,
+        min_incoming: STATUS_ROOM,
+    }
 }
 
 fn task_result(r: Result<Result<(), RunError>, tokio::task::JoinError>) -> Result<(), RunError> {

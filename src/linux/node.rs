@@ -32,18 +32,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
-use super::RunError;
-use super::pipeline::{Batch, BatchPool, BrokerLink, PublishDrop, Publisher};
-use super::transport::{BrokerStream, Connector};
-use crate::mqtt::session::ConnectionError;
+use super::pipeline::{Batch, BatchPool, PublishDrop, Publisher};
+use super::transport::{BrokerStream, ConnectError, Connector};
+use super::{RunError, lock};
+use crate::link::{Link, LinkError, LinkEvent};
 use crate::tunnel::{Counters, Direction, DropReason, Tunnel};
 
 /// Longest a counter snapshot lags behind a busy task.
 pub const COUNTER_PERIOD: Duration = Duration::from_millis(100);
-/// First reconnect delay; it doubles per failure up to [`MAX_BACKOFF`].
-pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
-/// Longest reconnect delay.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Counters of both directions, and the driver's own.
 #[derive(Debug, Default)]
@@ -109,11 +105,6 @@ impl SharedCounters {
         }
         s
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means a task died mid-copy; the counters are still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Copies a task's counters into the shared slot at most every COUNTER_PERIOD
@@ -204,20 +195,49 @@ pub struct LinkHandle {
     pub data: mpsc::Sender<Batch>,
 }
 
-/// One broker as the inbound task sees it.
-pub struct InboundLink {
-    link: BrokerLink,
-    shared: Arc<LinkShared>,
-    data: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
-    ended: mpsc::Sender<(bool, String)>,
-    reader: Option<ReadHalf<Box<dyn BrokerStream>>>,
-    control: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    writer: Option<JoinHandle<()>>,
-    established: bool,
+/// Control chunks (the link's transmit bytes) queued for one writer. While
+/// it is full the link's own buffer fills, the session stops taking input
+/// and the link stops reading its socket: a broker that sends without
+/// reading cannot make the node queue without bound.
+const CONTROL_QUEUE: usize = 8;
+/// Longest a writer may wait on one write, and longest a link may hold
+/// input it cannot take because its writer does not drain.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// How often a link holding input tries again.
+const STALL_RETRY: Duration = Duration::from_millis(5);
+
+/// What the connection tasks of a link report to [`inbound`].
+pub enum News {
+    /// A connection attempt ended (with the attempt's number).
+    Opened(usize, u64, Result<Box<dyn BrokerStream>, ConnectError>),
+    /// The writer of attempt `.1` failed.
+    WriteFailed(usize, u64, String),
 }
 
-/// A connection opened by a connector: the link's index and the stream.
-pub type NewConnection = (usize, Box<dyn BrokerStream>);
+/// One broker as the inbound task sees it: the core's [`Link`] and the
+/// I/O around it.
+pub struct InboundLink {
+    index: usize,
+    link: Link,
+    connector: Connector,
+    shared: Arc<LinkShared>,
+    data: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
+    /// The number of the current connection attempt; news of older ones is
+    /// ignored.
+    attempt: u64,
+    opening: Option<JoinHandle<()>>,
+    reader: Option<ReadHalf<Box<dyn BrokerStream>>>,
+    control: Option<mpsc::Sender<Vec<u8>>>,
+    writer: Option<JoinHandle<()>>,
+    /// Input the link could not take yet (its writer lags); the socket is
+    /// not read while there is some.
+    held: Vec<u8>,
+    held_since: Option<tokio::time::Instant>,
+    /// A better reason than the link's for the next `Down` (an I/O error).
+    why: Option<String>,
+    /// The session's oversize count already added to the driver's.
+    oversize_seen: u64,
+}
 
 /// Everything the tasks of one broker link need, made by [`link`].
 pub struct LinkParts {
@@ -227,19 +247,11 @@ pub struct LinkParts {
     pub handle: LinkHandle,
     /// For the inbound task.
     pub inbound: InboundLink,
-    /// The connector task's future.
-    pub connector: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
-/// Makes the parts of one broker link: `link` is its MQTT session,
-/// `connector` opens its connections, which go to `connections`.
-pub fn link(
-    index: usize,
-    link: BrokerLink,
-    connector: Connector,
-    connections: mpsc::Sender<NewConnection>,
-    shared: Arc<SharedCounters>,
-) -> LinkParts {
+/// Makes the parts of broker link `index`: `link` is the core's link (its
+/// filters set), `connector` opens its connections.
+pub fn link(index: usize, link: Link, connector: Connector) -> LinkParts {
     let link_shared = Arc::new(LinkShared {
         url: connector.url().to_string(),
         up: AtomicBool::new(false),
@@ -248,7 +260,6 @@ pub fn link(
         last_error: Mutex::new(None),
     });
     let (data_tx, data_rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-    let (ended_tx, ended_rx) = mpsc::channel(1);
     LinkParts {
         shared: link_shared.clone(),
         handle: LinkHandle {
@@ -256,23 +267,21 @@ pub fn link(
             data: data_tx,
         },
         inbound: InboundLink {
+            index,
             link,
-            shared: link_shared.clone(),
+            connector,
+            shared: link_shared,
             data: Arc::new(tokio::sync::Mutex::new(data_rx)),
-            ended: ended_tx,
+            attempt: 0,
+            opening: None,
             reader: None,
             control: None,
             writer: None,
-            established: false,
+            held: Vec::new(),
+            held_since: None,
+            why: None,
+            oversize_seen: 0,
         },
-        connector: Box::pin(connect_loop(
-            index,
-            connector,
-            connections,
-            ended_rx,
-            shared,
-            link_shared,
-        )),
     }
 }
 
@@ -478,84 +487,57 @@ impl TunWrites {
     }
 }
 
-/// Writes one connection's bytes: the session's control packets first,
-/// then batches. Ends when the control sender is dropped (after a
-/// DISCONNECT, if queued) or a write fails.
+/// Writes one connection's bytes: the link's control packets first, then
+/// batches. Ends when the control sender is dropped (after a DISCONNECT, if
+/// queued) or a write fails or takes longer than [`WRITE_DEADLINE`], which
+/// it reports.
 async fn writer(
     mut stream: WriteHalf<Box<dyn BrokerStream>>,
-    mut control: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut control: mpsc::Receiver<Vec<u8>>,
     data: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
     link: Arc<LinkShared>,
+    report: (mpsc::Sender<News>, usize, u64),
 ) {
     let mut data = data.lock().await;
     // Batches queued for an earlier connection of this link.
     while data.try_recv().is_ok() {}
     let result: std::io::Result<()> = async {
         loop {
-            tokio::select! {
-                biased;
-                bytes = control.recv() => match bytes {
-                    Some(bytes) => stream.write_all(&bytes).await?,
-                    None => return stream.shutdown().await,
-                },
-                Some(batch) = data.recv() => stream.write_all(&batch).await?,
+            let write = async {
+                tokio::select! {
+                    biased;
+                    bytes = control.recv() => match bytes {
+                        Some(bytes) => stream.write_all(&bytes).await?,
+                        None => return stream.shutdown().await.map(|()| false),
+                    },
+                    Some(batch) = data.recv() => stream.write_all(&batch).await?,
+                }
+                stream.flush().await.map(|()| true)
+            };
+            match tokio::time::timeout(WRITE_DEADLINE, write).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the broker does not read what this node sends",
+                    ));
+                }
             }
-            stream.flush().await?;
         }
     }
     .await;
     if let Err(e) = result {
         link.up.store(false, Ordering::Relaxed);
-        tracing::debug!("writing to broker {}: {e}", link.url);
-    }
-}
-
-/// Opens connections to one broker with backoff, one at a time: the next
-/// only after [`inbound`] reports the last one ended.
-async fn connect_loop(
-    index: usize,
-    connector: Connector,
-    connections: mpsc::Sender<NewConnection>,
-    mut ended: mpsc::Receiver<(bool, String)>,
-    shared: Arc<SharedCounters>,
-    link: Arc<LinkShared>,
-) {
-    let url = connector.url().to_string();
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        match connector.connect().await {
-            Ok(stream) => {
-                if connections.send((index, stream)).await.is_err() {
-                    return;
-                }
-                let Some((established, why)) = ended.recv().await else {
-                    return;
-                };
-                if established {
-                    backoff = MIN_BACKOFF;
-                }
-                tracing::warn!(
-                    "broker {url}: {why}; reconnecting in {:.1}s",
-                    backoff.as_secs_f32()
-                );
-            }
-            Err(e) => {
-                lock(&shared.driver).connection_errors += 1;
-                link.set_error(&e.to_string());
-                tracing::warn!(
-                    "broker {url}: {e}; retrying in {:.1}s",
-                    backoff.as_secs_f32()
-                );
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let (news, index, attempt) = report;
+        let _ = news.try_send(News::WriteFailed(index, attempt, e.to_string()));
     }
 }
 
 enum Wake {
     Stop,
-    Connection(Option<NewConnection>),
+    News(Option<News>),
     Read(usize, std::io::Result<usize>),
     Timer,
 }
@@ -563,49 +545,74 @@ enum Wake {
 /// Presence, if the node announces itself.
 pub type SharedPresence = Option<Arc<Mutex<super::presence::Presence>>>;
 
-/// Drives every broker session (see the module docs). When `stop` fires
-/// it says goodbye: an offline status (if `presence`), a DISCONNECT to
-/// every broker, and waits up to a second for the writers to send them.
+/// What every link of the inbound task shares.
+struct Common {
+    tun: Arc<AsyncDevice>,
+    tunnel: Tunnel,
+    writes: TunWrites,
+    shared: Arc<SharedCounters>,
+    presence: SharedPresence,
+    /// The status topics' prefix (with its `/`).
+    status_prefix: Option<String>,
+    news: mpsc::Sender<News>,
+    start: tokio::time::Instant,
+}
+
+impl Common {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+/// Drives every broker link (see the module docs). When `stop` fires it
+/// says goodbye: an offline status (if `presence`), a DISCONNECT to every
+/// broker, and waits up to a second for the writers to send them.
 pub async fn inbound(
     tun: Arc<AsyncDevice>,
     mut links: Vec<InboundLink>,
-    mut connections: mpsc::Receiver<NewConnection>,
-    mut tunnel: Tunnel,
+    tunnel: Tunnel,
     shared: Arc<SharedCounters>,
     presence: SharedPresence,
     mut stop: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
-    let start = tokio::time::Instant::now();
-    let now_ms = move || start.elapsed().as_millis() as u64;
+    let (news, mut news_rx) = mpsc::channel(4 * links.len().max(1));
+    let status_prefix = presence
+        .as_ref()
+        .map(|p| lock(p).filter().trim_end_matches('+').to_owned());
+    let mut common = Common {
+        writes: TunWrites::new(tunnel.config().mtu),
+        tun,
+        tunnel,
+        shared: shared.clone(),
+        presence,
+        status_prefix,
+        news,
+        start: tokio::time::Instant::now(),
+    };
     let mut buf = vec![0u8; READ_BUFFER];
-    let mut writes = TunWrites::new(tunnel.config().mtu);
-    let mut sync = CounterSync::new(shared.clone(), Direction::Inbound);
+    let mut sync = CounterSync::new(shared, Direction::Inbound);
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut first = 0;
     loop {
-        let deadline = links
-            .iter()
-            .filter(|l| l.reader.is_some())
-            .filter_map(|l| l.link.poll_timeout())
-            .min();
-        let mut at = deadline.map_or(start + Duration::from_secs(86_400 * 365), |ms| {
-            start + Duration::from_millis(ms)
-        });
-        if let Some(due) = sync.due() {
-            at = at.min(tokio::time::Instant::from_std(due));
+        let now = common.now_ms();
+        for link in &mut links {
+            link.drive(&mut common, now);
         }
-        timer.as_mut().reset(at);
+        timer.as_mut().reset(next_wake(&links, &common, &sync));
         let wake = poll_fn(|cx| {
             if stop.poll_recv(cx).is_ready() {
                 return Poll::Ready(Wake::Stop);
             }
-            if let Poll::Ready(c) = connections.poll_recv(cx) {
-                return Poll::Ready(Wake::Connection(c));
+            if let Poll::Ready(news) = news_rx.poll_recv(cx) {
+                return Poll::Ready(Wake::News(news));
             }
             let n = links.len();
             for k in 0..n {
                 let i = (first + k) % n;
+                if !links[i].held.is_empty() {
+                    continue; // backpressure: its writer lags
+                }
                 if let Some(reader) = links[i].reader.as_mut() {
                     let mut read = ReadBuf::new(&mut buf);
                     if let Poll::Ready(r) = Pin::new(reader).poll_read(cx, &mut read) {
@@ -619,143 +626,270 @@ pub async fn inbound(
             Poll::Pending
         })
         .await;
+        let now = common.now_ms();
         match wake {
             Wake::Stop => {
-                goodbye(&mut links, presence.as_ref(), now_ms()).await;
+                goodbye(&mut links, common.presence.as_ref(), now).await;
                 return Ok(());
             }
-            Wake::Connection(None) => {
-                return Err(RunError::Runtime("every broker connector stopped".into()));
+            Wake::News(None) => return Err(RunError::Runtime("link news channel closed".into())),
+            Wake::News(Some(news)) => {
+                let (News::Opened(i, ..) | News::WriteFailed(i, ..)) = news;
+                if let Some(link) = links.get_mut(i) {
+                    link.news(news, now, &common);
+                }
             }
-            Wake::Connection(Some((i, stream))) => {
-                let Some(link) = links.get_mut(i) else {
-                    continue;
-                };
-                link.open(stream, now_ms());
-            }
-            Wake::Read(i, Ok(0)) => {
-                links[i].lost("the broker closed the connection".into(), &shared)
-            }
-            Wake::Read(i, Err(e)) => links[i].lost(format!("connection lost: {e}"), &shared),
+            Wake::Read(i, Ok(0)) => links[i].lost("the broker closed the connection".into(), now),
+            Wake::Read(i, Err(e)) => links[i].lost(format!("connection lost: {e}"), now),
             Wake::Read(i, Ok(n)) => {
                 first = (i + 1) % links.len();
-                let link = &mut links[i];
-                let mut input = &buf[..n];
-                while !input.is_empty() {
-                    let fed = match link.link.feed(input, now_ms(), &mut tunnel, writes.slot()) {
-                        Ok(fed) => fed,
-                        Err(e) => {
-                            link.lost(describe(e), &shared);
-                            break;
-                        }
-                    };
-                    input = &input[fed.used..];
-                    if fed.connected {
-                        link.established = true;
-                        link.shared.up.store(true, Ordering::Relaxed);
-                        link.shared.connects.fetch_add(1, Ordering::Relaxed);
-                        lock(&shared.driver).connects += 1;
-                        tracing::info!("connected to {}; subscribing", link.shared.url);
-                        if let Some(presence) = &presence {
-                            let (topic, message) = {
-                                let p = lock(presence);
-                                (p.topic(), p.online_message())
-                            };
-                            if let Err(e) = link.link.session().publish_retained(&topic, &message) {
-                                tracing::warn!("cannot publish this node's status: {e}");
-                            }
-                        }
-                    }
-                    if let Some(len) = fed.packet {
-                        if writes.commit(len) {
-                            writes.flush(&tun).await;
-                        }
-                    }
-                    if fed.needs_flush && !link.flush(now_ms()) {
-                        link.lost("the session cannot send".into(), &shared);
-                        break;
-                    }
-                }
-                writes.flush(&tun).await;
-                link.flush(now_ms());
-                let oversize = link.link.take_oversize();
-                if oversize > 0 {
-                    lock(&shared.driver).oversize += oversize;
-                }
-                sync.maybe(tunnel.counters());
+                links[i].feed(&buf[..n], &mut common, now).await;
+                common.writes.flush(&common.tun).await;
+                sync.maybe(common.tunnel.counters());
             }
             Wake::Timer => {
-                let now = now_ms();
-                for link in links.iter_mut().filter(|l| l.reader.is_some()) {
-                    match link.link.session().handle_timeout(now) {
-                        Ok(()) => {
-                            link.flush(now);
-                            let rtt = link.link.session().stats().ping_rtt_ms;
-                            link.shared.rtt_ms.store(rtt, Ordering::Relaxed);
-                        }
-                        Err(e) => link.lost(describe(e), &shared),
-                    }
+                for link in &mut links {
+                    link.timer(&mut common, now).await;
                 }
-                sync.flush(tunnel.counters());
+                common.writes.flush(&common.tun).await;
+                sync.flush(common.tunnel.counters());
             }
         }
     }
 }
 
+/// When the inbound task must wake without I/O: the earliest link timer, a
+/// stalled link's retry, or unflushed counters.
+fn next_wake(links: &[InboundLink], common: &Common, sync: &CounterSync) -> tokio::time::Instant {
+    let mut at = common.start + Duration::from_secs(86_400 * 365);
+    for link in links {
+        if let Some(ms) = link.link.poll_timeout() {
+            at = at.min(common.start + Duration::from_millis(ms));
+        }
+        if !link.held.is_empty() {
+            at = at.min(tokio::time::Instant::now() + STALL_RETRY);
+        }
+    }
+    if let Some(due) = sync.due() {
+        at = at.min(tokio::time::Instant::from_std(due));
+    }
+    at
+}
+
 impl InboundLink {
-    /// Takes a new connection: starts the session and its writer.
-    fn open(&mut self, stream: Box<dyn BrokerStream>, now_ms: u64) {
+    /// Does what the core link asks (connect, close, report) and hands its
+    /// transmit bytes to the writer.
+    fn drive(&mut self, common: &mut Common, now: u64) {
+        while let Some(event) = self.link.poll_event() {
+            match event {
+                LinkEvent::Connect => self.connect(common),
+                LinkEvent::Connected => self.connected(common),
+                LinkEvent::Down {
+                    error, retry_in_ms, ..
+                } => self.down(error, retry_in_ms, common),
+                LinkEvent::SubscribeRefused { index } => tracing::error!(
+                    "broker {}: the subscription to {} was refused (check its ACLs)",
+                    self.shared.url,
+                    self.link.filter(index).unwrap_or("?")
+                ),
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Starts connection attempt number `attempt + 1` in its own task.
+    fn connect(&mut self, common: &Common) {
+        self.attempt += 1;
+        let (index, attempt) = (self.index, self.attempt);
+        let connector = self.connector.clone();
+        let news = common.news.clone();
+        self.opening = Some(tokio::spawn(async move {
+            let result = connector.connect().await;
+            let _ = news.send(News::Opened(index, attempt, result)).await;
+        }));
+    }
+
+    fn connected(&mut self, common: &Common) {
+        self.shared.up.store(true, Ordering::Relaxed);
+        self.shared.connects.fetch_add(1, Ordering::Relaxed);
+        lock(&common.shared.driver).connects += 1;
+        tracing::info!("connected to {}", self.shared.url);
+        if let Some(presence) = &common.presence {
+            let (topic, message) = {
+                let p = lock(presence);
+                (p.topic(), p.online_message())
+            };
+            if let Err(e) = self.link.publish_retained(&topic, &message) {
+                tracing::warn!("cannot publish this node's status: {e}");
+            }
+        }
+    }
+
+    fn down(&mut self, error: LinkError, retry_in_ms: u64, common: &Common) {
         self.close();
+        let why = self.why.take().unwrap_or_else(|| error.to_string());
+        self.shared.set_error(&why);
+        lock(&common.shared.driver).connection_errors += 1;
+        tracing::warn!(
+            "broker {}: {why}; reconnecting in {:.1}s",
+            self.shared.url,
+            retry_in_ms as f32 / 1000.0
+        );
+    }
+
+    /// News from this link's tasks: ignored unless about the current attempt.
+    fn news(&mut self, news: News, now: u64, common: &Common) {
+        match news {
+            News::Opened(_, attempt, result) if attempt == self.attempt => {
+                self.opening = None;
+                match result {
+                    Ok(stream) => self.open(stream, now, &common.news),
+                    Err(e) => {
+                        self.why = Some(e.to_string());
+                        let _ = self.link.handle_closed(now, LinkError::ConnectFailed);
+                    }
+                }
+            }
+            News::WriteFailed(_, attempt, why) if attempt == self.attempt => {
+                self.lost(format!("writing: {why}"), now);
+            }
+            News::Opened(..) | News::WriteFailed(..) => {}
+        }
+    }
+
+    /// Takes a new connection: the link queues its CONNECT, a writer starts.
+    fn open(&mut self, stream: Box<dyn BrokerStream>, now: u64, news: &mpsc::Sender<News>) {
+        if self.link.handle_connected(now).is_err() {
+            return; // given up meanwhile (the connect timeout)
+        }
         let (reader, writer_half) = tokio::io::split(stream);
-        let (control, control_rx) = mpsc::unbounded_channel();
-        self.link.start(now_ms);
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         self.reader = Some(reader);
         self.control = Some(control);
-        self.flush(now_ms);
+        self.held.clear();
+        self.held_since = None;
         self.writer = Some(tokio::spawn(writer(
             writer_half,
             control_rx,
             self.data.clone(),
             self.shared.clone(),
+            (news.clone(), self.index, self.attempt),
         )));
     }
 
-    /// Hands the session's queued bytes to the writer; false if there is
-    /// no writer.
-    fn flush(&mut self, now_ms: u64) -> bool {
-        let session = self.link.session();
-        let pending = session.transmit();
+    /// The connection is over as the driver saw it.
+    fn lost(&mut self, why: String, now: u64) {
+        if self.reader.is_none() && self.opening.is_none() {
+            return;
+        }
+        self.why = Some(why);
+        let _ = self.link.handle_closed(now, LinkError::Closed);
+    }
+
+    /// Feeds broker bytes to the link; what it cannot take yet (its writer
+    /// lags) is held and the socket is not read until it drains.
+    async fn feed(&mut self, mut input: &[u8], common: &mut Common, now: u64) {
+        let Common {
+            tun,
+            tunnel,
+            writes,
+            presence,
+            status_prefix,
+            ..
+        } = common;
+        let mut status = |topic: &str, payload: &[u8]| match (&*presence, &*status_prefix) {
+            (Some(presence), Some(prefix)) if topic.starts_with(prefix.as_str()) => {
+                // Status messages are rare: a lock here costs nothing per packet.
+                lock(presence).handle(topic, payload);
+                true
+            }
+            _ => false,
+        };
+        while !input.is_empty() {
+            let fed = self
+                .link
+                .handle_bytes(input, now, tunnel, writes.slot(), &mut status);
+            input = &input[fed.used..];
+            if let Some(len) = fed.packet {
+                if writes.commit(len) {
+                    writes.flush(tun).await;
+                }
+            }
+            if let Some(reason) = fed.dropped {
+                tracing::trace!("dropped a message from {}: {reason}", self.shared.url);
+            }
+            if fed.stalled && !self.flush(now) {
+                break;
+            }
+        }
+        self.flush(now);
+        self.held.extend_from_slice(input);
+        if self.held.is_empty() {
+            self.held_since = None;
+        } else {
+            self.held_since
+                .get_or_insert_with(tokio::time::Instant::now);
+        }
+        let oversize = self.link.stats().oversize_skipped;
+        if oversize > self.oversize_seen {
+            lock(&common.shared.driver).oversize += oversize - self.oversize_seen;
+            self.oversize_seen = oversize;
+        }
+    }
+
+    /// The link's timers, a retry of held input, the keepalive's round trip.
+    async fn timer(&mut self, common: &mut Common, now: u64) {
+        if self.link.poll_timeout().is_some_and(|due| now >= due) {
+            self.link.handle_timeout(now);
+        }
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.feed(&held, common, now).await;
+            if self
+                .held_since
+                .is_some_and(|since| since.elapsed() >= WRITE_DEADLINE)
+            {
+                self.lost("the broker does not read what this node sends".into(), now);
+            }
+        }
+        self.shared
+            .rtt_ms
+            .store(self.link.stats().ping_rtt_ms, Ordering::Relaxed);
+    }
+
+    /// Hands the link's transmit bytes to the writer; false when the
+    /// writer's queue is full (or there is no writer).
+    fn flush(&mut self, now: u64) -> bool {
+        let pending = self.link.transmit();
         if pending.is_empty() {
             return true;
         }
         let Some(control) = &self.control else {
             return false;
         };
-        let sent = control.send(pending.to_vec()).is_ok();
         let n = pending.len();
-        session.consume(n, now_ms);
-        sent
+        match control.try_send(pending.to_vec()) {
+            Ok(()) => {
+                self.link.consume(n, now);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
+    /// Drops the connection's I/O (or the attempt to open one).
     fn close(&mut self) {
         self.shared.up.store(false, Ordering::Relaxed);
         self.reader = None;
         self.control = None;
+        self.held.clear();
+        self.held_since = None;
         if let Some(writer) = self.writer.take() {
             writer.abort();
         }
-    }
-
-    /// The connection is over: close it and tell the connector.
-    fn lost(&mut self, why: String, shared: &SharedCounters) {
-        if self.reader.is_none() {
-            return;
+        if let Some(opening) = self.opening.take() {
+            opening.abort();
         }
-        self.close();
-        self.shared.set_error(&why);
-        lock(&shared.driver).connection_errors += 1;
-        let established = std::mem::take(&mut self.established);
-        let _ = self.ended.try_send((established, why));
     }
 }
 
@@ -774,17 +908,23 @@ async fn goodbye(
         )
     });
     let mut writers = Vec::new();
-    for link in links.iter_mut().filter(|l| l.reader.is_some()) {
-        if let Some((topic, message)) = &farewell {
-            let _ = link.link.session().publish_retained(topic, message);
+    for link in links.iter_mut() {
+        if link.link.is_connected() {
+            if let Some((topic, message)) = &farewell {
+                let _ = link.link.publish_retained(topic, message);
+            }
         }
-        link.link.session().disconnect();
-        link.flush(now_ms);
+        if link.link.shutdown() {
+            link.flush(now_ms);
+        }
         link.shared.up.store(false, Ordering::Relaxed);
         // Dropping the control sender lets the writer finish and shut the
         // stream down.
         link.control = None;
         link.reader = None;
+        if let Some(opening) = link.opening.take() {
+            opening.abort();
+        }
         writers.extend(link.writer.take());
     }
     let all = async {
@@ -793,14 +933,4 @@ async fn goodbye(
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
-}
-
-fn describe(e: ConnectionError) -> String {
-    match e {
-        ConnectionError::Refused(code) => {
-            format!("connection refused ({code}): check -u/-p and the broker's ACLs")
-        }
-        ConnectionError::Timeout => "the broker stopped answering (keepalive timeout)".into(),
-        other => format!("session failed: {other}"),
-    }
 }

@@ -1,19 +1,16 @@
-//! The node's per-packet work without any I/O, so that a test can drive it
-//! with a counting allocator: sealing and framing outbound packets into
-//! shared batches ([`Publisher`], [`BatchPool`]) and turning a broker's byte
-//! stream into packets for the TUN device ([`BrokerLink`]).
+//! The node's outbound per-packet work without any I/O, so that a test can
+//! drive it with a counting allocator: sealing and framing outbound packets
+//! into shared batches ([`Publisher`], [`BatchPool`]). The inbound side is
+//! the core's [`Link`](crate::link::Link).
 //!
 //! Nothing here allocates per packet: batches come from a pool and are
 //! handed to the broker writers as `Arc`s that return to the pool when the
 //! last writer drops them; the session and the tunnel write into buffers
 //! made once.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::presence::Presence;
-
-use crate::mqtt::codec::{ClientPacket, QoS};
-use crate::mqtt::session::{ConnectionError, Event, Options, Session};
+use crate::mqtt::codec::ClientPacket;
 use crate::tunnel::{DropReason, Tunnel};
 use crate::wire::NONCE_LEN;
 
@@ -183,134 +180,4 @@ pub fn append_publish(batch: &mut Vec<u8>, topic: &str, payload: &[u8]) {
     if packet.encode(&mut batch[start..]).is_err() {
         batch.truncate(start);
     }
-}
-
-/// What one call to [`BrokerLink::feed`] produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Fed {
-    /// Input bytes consumed; feed the rest again.
-    pub used: usize,
-    /// A packet of this length is in the output buffer, for the TUN device.
-    pub packet: Option<usize>,
-    /// The broker accepted the session just now (and the subscriptions are
-    /// queued).
-    pub connected: bool,
-    /// The session's transmit bytes must be sent before more input is
-    /// taken.
-    pub needs_flush: bool,
-}
-
-/// The receiving side of one broker session: the core's MQTT session plus
-/// the node's subscriptions.
-pub struct BrokerLink {
-    session: Session,
-    subscriptions: Vec<String>,
-    oversize_seen: u64,
-    /// The status topics' prefix (with its `/`) and where they go.
-    presence: Option<(String, Arc<Mutex<Presence>>)>,
-}
-
-impl BrokerLink {
-    /// A link with `options` that subscribes to `subscriptions` after each
-    /// CONNACK.
-    pub fn new(options: Options, subscriptions: Vec<String>) -> Result<Self, String> {
-        let session = Session::new(options).map_err(|e| e.to_string())?;
-        Ok(Self {
-            session,
-            subscriptions,
-            oversize_seen: 0,
-            presence: None,
-        })
-    }
-
-    /// Also reads the status messages of other nodes into `presence` (the
-    /// caller adds [`Presence::filter`] to the subscriptions).
-    pub fn with_presence(mut self, presence: Arc<Mutex<Presence>>) -> Self {
-        let prefix = lock(&presence).filter().trim_end_matches('+').to_owned();
-        self.presence = Some((prefix, presence));
-        self
-    }
-
-    /// The MQTT session.
-    pub fn session(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
-    /// When the session's timers are next due (milliseconds on the
-    /// driver's clock), if it runs any.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        self.session.poll_timeout()
-    }
-
-    /// Starts a session on a fresh connection: the CONNECT is queued.
-    pub fn start(&mut self, now_ms: u64) {
-        self.session.connect(now_ms);
-    }
-
-    /// Messages skipped for being longer than the largest packet carried,
-    /// since the last call.
-    pub fn take_oversize(&mut self) -> u64 {
-        let total = self.session.stats().oversize_skipped;
-        let new = total - self.oversize_seen;
-        self.oversize_seen = total;
-        new
-    }
-
-    /// Consumes broker bytes up to the end of one MQTT packet. A publish
-    /// goes through `tunnel` into `out`.
-    pub fn feed(
-        &mut self,
-        input: &[u8],
-        now_ms: u64,
-        tunnel: &mut Tunnel,
-        out: &mut [u8],
-    ) -> Result<Fed, ConnectionError> {
-        let used = self.session.handle_bytes(input, now_ms)?;
-        let mut fed = Fed {
-            used,
-            needs_flush: used == 0 && !input.is_empty(),
-            ..Fed::default()
-        };
-        while let Some(event) = self.session.poll_event() {
-            match event {
-                Event::Publish { topic, payload }
-                    if self
-                        .presence
-                        .as_ref()
-                        .is_some_and(|(prefix, _)| topic.starts_with(prefix.as_str())) =>
-                {
-                    // Status messages are rare: a lock here costs nothing per packet.
-                    if let Some((_, presence)) = &self.presence {
-                        lock(presence).handle(topic, payload);
-                    }
-                }
-                Event::Publish { topic, payload } => {
-                    match tunnel.handle_inbound(topic, payload, out) {
-                        Ok(len) => fed.packet = Some(len),
-                        Err(reason) => tracing::trace!(
-                            "dropped a message of {} bytes on {topic}: {reason}",
-                            payload.len()
-                        ),
-                    }
-                }
-                Event::Connected { .. } => fed.connected = true,
-                Event::SubscribeFailed { index, .. } => tracing::error!(
-                    "the broker refused the subscription to {} (check its ACLs)",
-                    self.subscriptions.get(index).map_or("?", String::as_str)
-                ),
-                Event::Subscribed { .. } | Event::Unsubscribed { .. } => {}
-            }
-        }
-        if fed.connected {
-            let filters: Vec<&str> = self.subscriptions.iter().map(String::as_str).collect();
-            if let Err(e) = self.session.subscribe(&filters, QoS::AtMostOnce) {
-                tracing::error!("cannot subscribe: {e}");
-            }
-        }
-        Ok(fed)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

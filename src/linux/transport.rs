@@ -19,8 +19,10 @@ use ws_stream_tungstenite::WsStream;
 use super::RunError;
 use super::config::{BrokerUrl, TlsSettings, Transport};
 
-/// Longest a TCP connect, TLS handshake or WebSocket upgrade may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a TCP connect, TLS handshake or WebSocket upgrade may take: the
+/// core link's limit, so the error says what happened before the link gives
+/// the attempt up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(crate::link::CONNECT_TIMEOUT_MS - 500);
 
 /// A connected byte stream to a broker.
 pub trait BrokerStream: AsyncRead + AsyncWrite + Send + Unpin {}

@@ -372,14 +372,22 @@ static size_t publish_frame(uint8_t *buf, const char *topic,
 }
 
 /* SUBSCRIBE of one topic at QoS 0. */
-static size_t subscribe_frame(uint8_t *buf, uint16_t id, const char *topic) {
-  size_t n = 0;
+/* One SUBSCRIBE of packet id `id` for the `count` filters in `topics`,
+ * each at QoS 0. */
+static size_t subscribe_frame(uint8_t *buf, uint16_t id, const char *const *topics,
+                              size_t count) {
+  size_t n = 0, body = 2, i;
+  for (i = 0; i < count; i++) {
+    body += 2 + strlen(topics[i]) + 1;
+  }
   buf[n++] = 0x82;
-  n += put_remaining_length(buf + n, 2 + 2 + strlen(topic) + 1);
+  n += put_remaining_length(buf + n, body);
   buf[n++] = (uint8_t)(id >> 8);
   buf[n++] = (uint8_t)id;
-  n += put_string(buf + n, topic);
-  buf[n++] = 0; /* QoS 0 */
+  for (i = 0; i < count; i++) {
+    n += put_string(buf + n, topics[i]);
+    buf[n++] = 0; /* QoS 0 */
+  }
   return n;
 }
 
@@ -513,10 +521,13 @@ static void a_whole_session_runs_through_the_c_abi(void) {
   port.sent_len = 0;
   check(feed(mq, connack, sizeof connack) && mqtt_if_is_connected(mq),
         "session: after the CONNACK the session is up");
-  n = subscribe_frame(want, 1, "mqttip/10.0.1.1");
-  n += subscribe_frame(want + n, 2, "mqttip/255.255.255.255");
+  {
+    static const char *const topics[2] = {"mqttip/10.0.1.1",
+                                          "mqttip/255.255.255.255"};
+    n = subscribe_frame(want, 1, topics, 2);
+  }
   check_bytes(port.sent, port.sent_len, want, n,
-              "session: it subscribes mqttip/10.0.1.1, then "
+              "session: one SUBSCRIBE for mqttip/10.0.1.1 and "
               "mqttip/255.255.255.255");
   port.sent_len = 0;
   {

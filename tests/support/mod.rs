@@ -647,6 +647,28 @@ pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std
     .expect("namespace thread panicked")
 }
 
+/// Binds a TCP listener inside namespace `ns` (the way [`connect_in`]
+/// connects), so the test process can play a server there.
+pub fn listen_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setns(fd: std::os::raw::c_int, nstype: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    const CLONE_NEWNET: std::os::raw::c_int = 0x4000_0000;
+    let path = format!("/run/netns/{}", ns.name);
+    std::thread::spawn(move || {
+        let handle = fs::File::open(&path)?;
+        // SAFETY: as in `connect_in`: only this short-lived thread changes
+        // namespace; the socket stays in it.
+        if unsafe { setns(handle.as_raw_fd(), CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::net::TcpListener::bind(addr)
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
 /// A TCP transfer of random bytes from host 1 to port 5001 of `dst` (a
 /// listener in host 2), running in the background; see
 /// [`Lab::start_tcp_transfer`].
