@@ -413,9 +413,9 @@ expand_cmd() {
 
 sources_in() { # dir recursive(yes/no)
   if [[ $2 == yes ]]; then
-    find "$1" -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.S' \) | LC_ALL=C sort
+    find -L "$1" -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.S' \) | LC_ALL=C sort
   else
-    find "$1" -maxdepth 1 -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.S' \) | LC_ALL=C sort
+    find -L "$1" -maxdepth 1 -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.S' \) | LC_ALL=C sort
   fi
 }
 
@@ -597,7 +597,7 @@ for variant in "${variants[@]}"; do
     qi=0
     discovery_ok=yes
     disc_key=$( { printf '%s\n' "$toolkey" "${R_CPP[*]}" "${R_C[*]}";
-      find "$sdir" "$lib/src" "$core/libraries" "$core/cores" "$core/variants/generic" "$core/tools/sdk/include" "$core/tools/sdk/lwip2/include" \
+      find -L "$sdir" "$lib/src" "$core/libraries" "$core/cores" "$core/variants/generic" "$core/tools/sdk/include" "$core/tools/sdk/lwip2/include" \
         -type f -printf '%p %T@\n' | sort; } | sha1sum | cut -d' ' -f1)
     if [[ -f $sp/libraries.cache && $(head -1 "$sp/libraries.cache") == "$disc_key" ]]; then
       mapfile -t libs < <(tail -n +2 "$sp/libraries.cache")

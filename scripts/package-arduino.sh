@@ -8,9 +8,13 @@
 # The zip is committed (libraries/mqtt_vpn_arduino.zip) so that a clone
 # needs no Rust toolchain. Its BUILD-INFO.txt records a hash of everything
 # the zip is made from (the embedded library's sources, the build scripts,
-# the Arduino sources); `--check` recomputes that hash and fails when the
-# committed zip was made from other inputs. The zip is reproducible: sorted
-# entries, fixed times, no extra attributes.
+# the Arduino sources, the lwIP netif shim in shim/); `--check` recomputes
+# that hash and fails when the committed zip was made from other inputs. The
+# zip is reproducible: sorted entries, fixed times, no extra attributes.
+#
+# src/mqtt_vpn_netif.{c,h} are symbolic links to the one copy in shim/
+# (shared with the ESP-IDF component); the zip gets the files they point
+# to, never links: the staging copy dereferences them (cp -L).
 #
 # usage: scripts/package-arduino.sh [OUTPUT.zip]
 #          default output: $MQTT_VPN_ARDUINO_ZIP, else libraries/mqtt_vpn_arduino.zip
@@ -26,7 +30,7 @@ default_zip=$root/libraries/mqtt_vpn_arduino.zip
 inputs_hash() {
   (cd "$root" && git ls-files -z -- src Cargo.toml Cargo.lock build.rs cbindgen.toml \
       targets scripts/build-esp8266.sh scripts/xtensa_asm.py scripts/package-arduino.sh \
-      arduino/mqtt_vpn_arduino include LICENSE-MIT LICENSE-APACHE \
+      arduino/mqtt_vpn_arduino shim include LICENSE-MIT LICENSE-APACHE \
       ':!src/linux' ':!src/bin' |
     sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
 }
@@ -56,8 +60,14 @@ trap 'rm -rf "$stage"' EXIT
 dst=$stage/mqtt_vpn_arduino
 mkdir -p "$dst"
 cp "$lib/library.properties" "$root/LICENSE-MIT" "$root/LICENSE-APACHE" "$dst/"
-cp -R "$lib/src" "$lib/examples" "$dst/"
+# -L: the shim's links become the files themselves (a dangling link fails).
+cp -RL "$lib/src" "$lib/examples" "$dst/"
 cp "$root/include/mqttif.h" "$dst/src/mqttif_c.h"
+links=$(find "$dst" -type l)
+if [[ -n $links ]]; then
+  echo "package-arduino: symbolic links left in the staged library: $links" >&2
+  exit 1
+fi
 
 archives=$(cd "$dst" && find src -mindepth 2 -name '*.a' | sort)
 if [[ -z $archives ]]; then

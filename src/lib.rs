@@ -23,6 +23,7 @@
 //!            wire2    wire v2 (opt-in): PBKDF2 key, counter nonces; replay: bounded replay memory
 //!            ip       IPv4/IPv6 header peek: length checked once, then no panics
 //!            topic    <prefix>/<address> format and parse, prefix validation
+//!            route    IPv4 subnets and static routes; uri: broker URIs
 //! ```
 //!
 //! The core ([`wire`], [`wire2`], [`replay`], [`ip`], [`topic`], [`tunnel`]),
@@ -66,8 +67,10 @@ pub mod ip;
 pub mod link;
 pub mod mqtt;
 pub mod replay;
+pub mod route;
 pub mod topic;
 pub mod tunnel;
+pub mod uri;
 pub mod wire;
 pub mod wire2;
 

@@ -49,7 +49,7 @@ use core::net::Ipv4Addr;
 use crate::mqtt::session::CONTROL_RESERVE;
 use crate::mqtt::{ConnectionError, Event, Options, OptionsError, PublishError, QoS, Session};
 use crate::mqtt::{State, Stats, SubscribeError};
-use crate::tunnel::{DropReason, Tunnel};
+use crate::tunnel::{DropReason, Receive, Tunnel};
 use crate::wire::{self, NONCE_LEN};
 
 /// First reconnect delay after a failure; it doubles after each further
@@ -91,16 +91,9 @@ impl fmt::Display for LinkError {
             Self::ConnectTimeout => f.write_str("connecting to the broker timed out"),
             Self::Closed => f.write_str("the broker closed the connection"),
             Self::SendFailed => f.write_str("sending to the broker failed"),
-            Self::Session(ConnectionError::Refused(code)) => {
-                write!(
-                    f,
-                    "connection refused ({code}): check the login and the broker's ACLs"
-                )
-            }
-            Self::Session(ConnectionError::Timeout) => {
-                f.write_str("the broker stopped answering (keepalive timeout)")
-            }
-            Self::Session(other) => write!(f, "session failed: {other}"),
+            // The session's own words (a refused CONNECT names its reason:
+            // bad user name or password, not authorized, ...).
+            Self::Session(error) => fmt::Display::fmt(error, f),
             Self::Restart => f.write_str("reconnecting with new settings"),
         }
     }
@@ -415,7 +408,7 @@ impl Link {
         &mut self,
         input: &[u8],
         now_ms: u64,
-        tunnel: &mut Tunnel,
+        tunnel: &mut impl Receive,
         out: &mut [u8],
         mut other: impl FnMut(&str, &[u8]) -> bool,
     ) -> Fed {

@@ -68,7 +68,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use core::str::FromStr;
 
 use crate::ip::IpHeader;
 use crate::replay::{CounterError, ReplayCache, SenderWindows};
@@ -76,12 +75,56 @@ use crate::topic::{self, Topic, TopicError};
 use crate::wire::{self, Key, NONCE_LEN, OpenError};
 use crate::wire2::{self, BOOT_ID_LEN};
 
+pub use crate::route::{Route, RouteError, Subnet};
+
 /// The IPv6 all-nodes link-local multicast address; the one IPv6 multicast
 /// group carried, on its own topic so that IPv4-only C nodes never see it.
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// Largest packet a node of the C implementation writes to its interface.
 pub const DEFAULT_MTU: usize = 1500;
+/// Smallest MTU an IPv4 interface may have (RFC 791).
+pub const MIN_MTU: usize = 68;
+/// Largest MTU: the largest IPv4 packet.
+pub const MAX_MTU: usize = 65_535;
+/// The subnet mask of the C nodes: a /24.
+pub const DEFAULT_NETMASK: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 0);
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The topic prefix cannot make topics.
+    Prefix(TopicError),
+    /// The MTU is outside [`MIN_MTU`]..=[`MAX_MTU`].
+    Mtu,
+    /// The netmask's ones are not contiguous (`255.0.255.0`).
+    Netmask,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Prefix(e) => write!(f, "topic prefix: {e}"),
+            Self::Mtu => write!(f, "MTU outside {MIN_MTU}..={MAX_MTU}"),
+            Self::Netmask => f.write_str("netmask is not contiguous"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}
+
+impl From<TopicError> for ConfigError {
+    fn from(e: TopicError) -> Self {
+        Self::Prefix(e)
+    }
+}
+
+/// Whether `netmask` is some ones followed by zeros (`/0` to `/32`).
+pub fn is_contiguous_netmask(netmask: Ipv4Addr) -> bool {
+    let bits = u32::from(netmask);
+    bits.leading_ones() + bits.trailing_zeros() == 32
+}
 
 /// Wire-v1 payloads remembered for replay detection unless configured:
 /// 4096 (48 KiB) with `std`, 256 (3 KiB) on the bare-metal build.
@@ -91,123 +134,6 @@ pub const DEFAULT_REPLAY_CAPACITY: usize = if cfg!(feature = "std") { 4096 } els
 /// `std`, 16 on the bare-metal build ([`SenderWindows::memory_for`]: 168
 /// bytes each).
 pub const DEFAULT_V2_SENDERS: usize = if cfg!(feature = "std") { 64 } else { 16 };
-
-/// Why a [`Subnet`] or [`Route`] was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteError {
-    /// The prefix length is more than 32.
-    PrefixTooLong,
-    /// The network address has bits set beyond the prefix (`10.0.2.1/24`).
-    HostBitsSet,
-    /// Not of the form `A.B.C.D/len`.
-    Syntax,
-}
-
-impl fmt::Display for RouteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::PrefixTooLong => "prefix length above 32",
-            Self::HostBitsSet => "network address has host bits set for its prefix length",
-            Self::Syntax => "expected A.B.C.D/prefix-length",
-        })
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for RouteError {}
-
-/// An IPv4 network: an address with no bits set beyond its prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    network: Ipv4Addr,
-    prefix_len: u8,
-}
-
-impl Subnet {
-    /// The network `network/prefix_len`; refuses a prefix above 32 and host
-    /// bits set, as `ip route` does.
-    pub fn new(network: Ipv4Addr, prefix_len: u8) -> Result<Self, RouteError> {
-        if prefix_len > 32 {
-            return Err(RouteError::PrefixTooLong);
-        }
-        let subnet = Self {
-            network,
-            prefix_len,
-        };
-        if u32::from(network) & !subnet.mask() != 0 {
-            return Err(RouteError::HostBitsSet);
-        }
-        Ok(subnet)
-    }
-
-    /// The single address `address/32`.
-    pub fn host(address: Ipv4Addr) -> Self {
-        Self {
-            network: address,
-            prefix_len: 32,
-        }
-    }
-
-    /// The network address.
-    pub fn network(&self) -> Ipv4Addr {
-        self.network
-    }
-
-    /// The prefix length, 0 to 32.
-    pub fn prefix_len(&self) -> u8 {
-        self.prefix_len
-    }
-
-    /// Whether `address` is in this network.
-    pub fn contains(&self, address: Ipv4Addr) -> bool {
-        u32::from(address) & self.mask() == u32::from(self.network)
-    }
-
-    fn mask(&self) -> u32 {
-        u32::MAX
-            .checked_shl(32 - u32::from(self.prefix_len))
-            .unwrap_or(0)
-    }
-}
-
-impl fmt::Display for Subnet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix_len)
-    }
-}
-
-impl FromStr for Subnet {
-    type Err = RouteError;
-
-    /// Parses `A.B.C.D/len`; a bare `A.B.C.D` is `/32`.
-    fn from_str(s: &str) -> Result<Self, RouteError> {
-        let (address, prefix_len) = match s.split_once('/') {
-            Some((address, len)) => (address, len.parse().map_err(|_| RouteError::Syntax)?),
-            None => (s, 32),
-        };
-        Self::new(address.parse().map_err(|_| RouteError::Syntax)?, prefix_len)
-    }
-}
-
-/// A static route: packets for `destination` are published to the topic of
-/// `via`, the node that forwards them (a gateway reading its own topic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    /// The network reached through `via`.
-    pub destination: Subnet,
-    /// The next hop, a node of the tunnel.
-    pub via: Ipv4Addr,
-}
-
-impl Route {
-    /// Packets for `network/prefix_len` go to `via`.
-    pub fn new(network: Ipv4Addr, prefix_len: u8, via: Ipv4Addr) -> Result<Self, RouteError> {
-        Ok(Self {
-            destination: Subnet::new(network, prefix_len)?,
-            via,
-        })
-    }
-}
 
 /// What a node needs to speak wire v2.
 #[derive(Debug, Clone)]
@@ -266,7 +192,7 @@ impl Config {
         Self {
             address,
             ipv6: None,
-            netmask: Ipv4Addr::new(255, 255, 255, 0),
+            netmask: DEFAULT_NETMASK,
             prefix: String::from(topic::DEFAULT_PREFIX),
             key: None,
             reading_topics: Vec::new(),
@@ -315,6 +241,19 @@ impl Config {
     pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
         self.replay_capacity = capacity;
         self
+    }
+
+    /// Checks what [`Tunnel::new`] needs: a prefix that makes topics, an
+    /// MTU in [`MIN_MTU`]..=[`MAX_MTU`], a contiguous netmask.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        topic::validate_prefix(&self.prefix)?;
+        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
+            return Err(ConfigError::Mtu);
+        }
+        if !is_contiguous_netmask(self.netmask) {
+            return Err(ConfigError::Netmask);
+        }
+        Ok(())
     }
 }
 
@@ -416,7 +355,7 @@ impl fmt::Display for DropReason {
             Self::Replayed => "payload already received (replayed)",
             Self::TooOld => "v2 counter older than the sender's replay window",
             Self::WrongVersion => "sealed with a wire version this node has no key for",
-            Self::NoBootId => "wire v2 has no boot id to send with (a clone: set_boot_id)",
+            Self::NoBootId => "wire v2 has no boot id to send with",
         })
     }
 }
@@ -477,13 +416,8 @@ pub struct Outbound {
 }
 
 /// One node's tunnel: configuration, subscriptions, replay memory and
-/// counters.
-///
-/// Cloning gives a tunnel that receives like the original but cannot send
-/// wire v2 until it gets its own boot id ([`Tunnel::set_boot_id`]): two
-/// copies sending under one boot id would reuse nonces. (A driver that
-/// splits a node into a sending and a receiving copy sends with the
-/// original, or gives the sending clone a fresh boot id.)
+/// counters, both ways. A driver that sends and receives in different
+/// tasks [`split`](Tunnel::split)s it into a [`Sender`] and a [`Receiver`].
 #[derive(Debug)]
 pub struct Tunnel {
     config: Config,
@@ -493,24 +427,10 @@ pub struct Tunnel {
     recent_v1: ReplayCache,
     /// Wire-v2 replay windows (allocated while wire v2 is on).
     senders: SenderWindows,
-    /// The boot id v2 payloads are sealed under; `None` in a clone.
+    /// The boot id v2 payloads are sealed under; `None` in a [`Receiver`].
     boot_id: Option<[u8; BOOT_ID_LEN]>,
     /// The counter of the next v2 payload.
     next_counter: u64,
-}
-
-impl Clone for Tunnel {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            subscriptions: self.subscriptions.clone(),
-            counters: self.counters.clone(),
-            recent_v1: self.recent_v1.clone(),
-            senders: self.senders.clone(),
-            boot_id: None,
-            next_counter: 0,
-        }
-    }
 }
 
 /// Which way an outbound payload is sealed.
@@ -547,9 +467,11 @@ fn push_topic(
 const BROADCAST_SUBSCRIPTION: usize = 1;
 
 impl Tunnel {
-    /// Checks the configuration, builds the subscription list and allocates
-    /// the replay memory (see the [module docs](self)).
-    pub fn new(config: Config) -> Result<Self, TopicError> {
+    /// Checks the configuration ([`Config::validate`]), builds the
+    /// subscription list and allocates the replay memory (see the
+    /// [module docs](self)).
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
         let boot_id = config.wire_v2.as_ref().map(|v2| v2.boot_id);
         let mut tunnel = Self {
             config,
@@ -663,16 +585,8 @@ impl Tunnel {
         self.allocate_replay_memory();
     }
 
-    /// Gives this tunnel a fresh boot id (CSPRNG output, never used before)
-    /// to send wire v2 under, restarting the counter at 0: what a clone needs
-    /// before it can send v2.
-    pub fn set_boot_id(&mut self, boot_id: [u8; BOOT_ID_LEN]) {
-        self.boot_id = Some(boot_id);
-        self.next_counter = 0;
-    }
-
-    /// The boot id wire-v2 payloads are sealed under (`None` in a clone, or
-    /// without wire v2).
+    /// The boot id wire-v2 payloads are sealed under (`None` without wire
+    /// v2, and in a [`Receiver`]).
     pub fn boot_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
         self.config.wire_v2.as_ref().and(self.boot_id)
     }
@@ -693,14 +607,50 @@ impl Tunnel {
         let _ = self.rebuild_subscriptions();
     }
 
-    /// Changes the subnet mask.
-    pub fn set_netmask(&mut self, netmask: Ipv4Addr) {
+    /// Changes the subnet mask; a mask that is not contiguous is refused
+    /// and the old one kept.
+    pub fn set_netmask(&mut self, netmask: Ipv4Addr) -> Result<(), ConfigError> {
+        if !is_contiguous_netmask(netmask) {
+            return Err(ConfigError::Netmask);
+        }
         self.config.netmask = netmask;
+        Ok(())
     }
 
     /// Changes the tunnel MTU.
-    pub fn set_mtu(&mut self, mtu: usize) {
+    pub fn set_mtu(&mut self, mtu: usize) -> Result<(), ConfigError> {
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(ConfigError::Mtu);
+        }
         self.config.mtu = mtu;
+        Ok(())
+    }
+
+    /// Splits the tunnel into its two halves, for a driver that sends and
+    /// receives in different tasks. The [`Sender`] keeps the wire-v2 boot
+    /// id and counter (there is one sender per boot id) and no replay
+    /// memory; the [`Receiver`] keeps the replay memory and the
+    /// subscriptions, and cannot send. Each counts its own direction.
+    pub fn split(self) -> (Sender, Receiver) {
+        let receiving = Self {
+            config: self.config.clone(),
+            subscriptions: self.subscriptions.clone(),
+            counters: self.counters.clone(),
+            recent_v1: self.recent_v1,
+            senders: self.senders,
+            boot_id: None,
+            next_counter: 0,
+        };
+        let sending = Self {
+            config: self.config,
+            subscriptions: self.subscriptions,
+            counters: self.counters,
+            recent_v1: ReplayCache::with_capacity(0),
+            senders: SenderWindows::with_capacity(0),
+            boot_id: self.boot_id,
+            next_counter: self.next_counter,
+        };
+        (Sender(sending), Receiver(receiving))
     }
 
     /// Also reads the topic of `address`.
@@ -991,6 +941,124 @@ impl Tunnel {
                 && topic.as_bytes()[prefix.len()] == b'/';
         }
         self.subscriptions.iter().any(|t| t.as_str() == topic)
+    }
+}
+
+/// The sending half of a [`Tunnel::split`] tunnel: packets in, payloads and
+/// topics out.
+#[derive(Debug)]
+pub struct Sender(Tunnel);
+
+impl Sender {
+    /// See [`Tunnel::handle_outbound`].
+    pub fn handle_outbound(
+        &mut self,
+        packet: &[u8],
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        self.0.handle_outbound(packet, nonce, out)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        self.0.config()
+    }
+
+    /// Outbound counters (the inbound ones stay at zero here).
+    pub fn counters(&self) -> &Counters {
+        self.0.counters()
+    }
+
+    /// Whether payloads are sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.0.is_sealed()
+    }
+
+    /// The boot id wire-v2 payloads are sealed under.
+    pub fn boot_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
+        self.0.boot_id()
+    }
+
+    /// Heap bytes held for replay detection: none in a sender.
+    pub fn replay_memory(&self) -> usize {
+        self.0.replay_memory()
+    }
+}
+
+/// The receiving half of a [`Tunnel::split`] tunnel: messages in, packets
+/// out, judged against the replay memory.
+#[derive(Debug)]
+pub struct Receiver(Tunnel);
+
+impl Receiver {
+    /// See [`Tunnel::handle_inbound`].
+    pub fn handle_inbound(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        self.0.handle_inbound(topic, payload, out)
+    }
+
+    /// Whether a message on `topic` is for this node.
+    pub fn reads(&self, topic: &str) -> bool {
+        self.0.reads(topic)
+    }
+
+    /// The topic filters this node subscribes to.
+    pub fn subscriptions(&self) -> &[Topic] {
+        self.0.subscriptions()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        self.0.config()
+    }
+
+    /// Inbound counters (the outbound ones stay at zero here).
+    pub fn counters(&self) -> &Counters {
+        self.0.counters()
+    }
+
+    /// Heap bytes held for replay detection.
+    pub fn replay_memory(&self) -> usize {
+        self.0.replay_memory()
+    }
+}
+
+/// What turns received messages into packets: a whole [`Tunnel`] or the
+/// [`Receiver`] half; the broker [`Link`](crate::link::Link) takes either.
+pub trait Receive {
+    /// See [`Tunnel::handle_inbound`].
+    fn handle_inbound(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason>;
+}
+
+impl Receive for Tunnel {
+    fn handle_inbound(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        Tunnel::handle_inbound(self, topic, payload, out)
+    }
+}
+
+impl Receive for Receiver {
+    fn handle_inbound(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        self.0.handle_inbound(topic, payload, out)
     }
 }
 

@@ -2,8 +2,9 @@
 //! `scripts/package-arduino.sh` writes has the layout the Arduino IDE wants,
 //! `library.properties` says what it must, `src/mqttif.h` declares every
 //! function of the Arduino section of `docs/c-api.md` with exactly its type
-//! and keeps the rest of the C ABI reachable, the lwIP netif shim compiles
-//! for the ESP8266 CPU, and the example sketches and sketches written the
+//! and keeps the rest of the C ABI reachable, the lwIP netif shim (one copy
+//! in `shim/`: `src/mqtt_vpn_netif.{c,h}` link to it, the zip carries the
+//! files) compiles for the ESP8266 CPU, and the example sketches and sketches written the
 //! way the original library's users write them (`tests/arduino/dropin`)
 //! compile and link against the real library (host build, Arduino core
 //! stubbed in `tests/arduino/stubs`); the NAT example with every lwIP
@@ -18,6 +19,9 @@ use std::process::Command;
 use support::{host_staticlib, repo_path, run, target_dir};
 
 const LIBRARY: &str = "arduino/mqtt_vpn_arduino";
+/// The one copy of the lwIP netif shim, shared with the ESP-IDF component.
+const SHIM: &str = "shim";
+const SHIM_FILES: [&str; 2] = ["mqtt_vpn_netif.c", "mqtt_vpn_netif.h"];
 const SKETCHES: [&str; 3] = ["mqtt_vpn_telnet", "mqtt_vpn_webserver", "mqtt_vpn_nat"];
 /// C functions the Arduino header keeps only as `mqtt_vpn_c::...`: the init
 /// forms that skip its platform setup, and the hook the port defines.
@@ -266,6 +270,45 @@ fn the_zip_has_one_top_folder_with_properties_sources_and_examples() {
 }
 
 #[test]
+fn the_library_s_shim_sources_are_relative_links_to_the_one_copy_in_shim() {
+    for file in SHIM_FILES {
+        let link = repo_path(&format!("{LIBRARY}/src/{file}"));
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(
+            meta.file_type().is_symlink(),
+            "{} is not a symbolic link to {SHIM}/{file}",
+            link.display()
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new(&format!("../../../{SHIM}/{file}")),
+            "{} points elsewhere",
+            link.display()
+        );
+        assert_eq!(
+            link.canonicalize().unwrap(),
+            repo_path(&format!("{SHIM}/{file}")).canonicalize().unwrap()
+        );
+    }
+}
+
+#[test]
+fn the_zip_carries_the_shim_as_files_not_links() {
+    let zip = package(&work_dir("shim-files"));
+    // `unzip -Z` lists each member's mode first: `l...` for a link.
+    let listing = run(Command::new("unzip").arg("-Z").arg(&zip)).stdout;
+    let listing = String::from_utf8(listing).expect("UTF-8 from unzip");
+    for line in listing.lines() {
+        assert!(!line.starts_with('l'), "a link in the zip: {line}");
+    }
+    for file in SHIM_FILES {
+        let member = zip_member(&zip, &format!("mqtt_vpn_arduino/src/{file}"));
+        let shim = std::fs::read(repo_path(&format!("{SHIM}/{file}"))).unwrap();
+        assert!(member == shim, "the zip's src/{file} is not {SHIM}/{file}");
+    }
+}
+
+#[test]
 fn the_zip_carries_the_generated_c_header_as_mqttif_c_h() {
     let zip = package(&work_dir("header-copy"));
     let header = zip_member(&zip, "mqtt_vpn_arduino/src/mqttif_c.h");
@@ -416,6 +459,7 @@ fn the_netif_shim_compiles_for_the_esp8266_cpu() {
         return;
     }
     let dir = work_dir("xtensa");
+    // The shim from its one copy, with the Arduino library's mqttif.h.
     for ipv6 in ["0", "1"] {
         let object = dir.join(format!("mqtt_vpn_netif-ipv6-{ipv6}.o"));
         run(Command::new(compiler)
@@ -428,7 +472,7 @@ fn the_netif_shim_compiles_for_the_esp8266_cpu() {
             .arg("/usr/include/lwip")
             .arg("-I")
             .arg(repo_path(&format!("{LIBRARY}/src")))
-            .arg(repo_path(&format!("{LIBRARY}/src/mqtt_vpn_netif.c")))
+            .arg(repo_path(&format!("{SHIM}/mqtt_vpn_netif.c")))
             .arg("-o")
             .arg(&object));
         assert!(object.exists(), "no {}", object.display());
@@ -441,6 +485,23 @@ fn the_example_sketches_compile_and_link_against_the_library() {
     for sketch in SKETCHES {
         let ino = repo_path(&format!("{LIBRARY}/examples/{sketch}/{sketch}.ino"));
         compile_and_link_sketch(&dir, sketch, &ino, &[]);
+    }
+    // The transport leaves the platform table to the shim's one setup.
+    let undefined = run(Command::new("nm")
+        .arg("-u")
+        .arg(dir.join("mqtt_vpn_transport.o")))
+    .stdout;
+    let undefined = String::from_utf8(undefined).expect("UTF-8 from nm");
+    let used: Vec<&str> = undefined
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .collect();
+    assert!(used.contains(&"mqtt_vpn_netif_register"), "{used:?}");
+    for setup in ["mqtt_if_set_platform", "mqtt_vpn_netif_platform"] {
+        assert!(
+            !used.contains(&setup),
+            "mqtt_vpn_transport.cpp calls {setup} itself: {used:?}"
+        );
     }
 }
 
@@ -526,6 +587,7 @@ fn a_sketch_using_the_control_functions_as_void_functions_compiles_and_links() {
 fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str]) -> PathBuf {
     let lib = host_staticlib();
     let src = repo_path(&format!("{LIBRARY}/src"));
+    // src/mqtt_vpn_netif.c is the link to shim/, as the IDE finds it.
     run(Command::new("gcc")
         .args([
             "-std=c99",

@@ -118,6 +118,18 @@ fn the_committed_zip_carries_both_licences_and_its_build_record() {
 }
 
 #[test]
+fn the_committed_zip_carries_the_shim_of_this_tree() {
+    let zip = repo_path(ZIP);
+    for file in ["mqtt_vpn_netif.c", "mqtt_vpn_netif.h"] {
+        let shim = std::fs::read(repo_path(&format!("shim/{file}"))).unwrap();
+        assert!(
+            member(&zip, &format!("mqtt_vpn_arduino/src/{file}")) == shim,
+            "the committed zip's src/{file} is not shim/{file}"
+        );
+    }
+}
+
+#[test]
 fn packaging_twice_gives_the_same_bytes() {
     let dir = work_dir("twice");
     let zips = ["a.zip", "b.zip"].map(|name| {

@@ -154,9 +154,10 @@ unsafe extern "C" fn send(ctx: *mut c_void, _data: *const u8, len: usize) -> i32
     len as i32
 }
 unsafe extern "C" fn close(_: *mut c_void) {}
-unsafe extern "C" fn random(_: *mut c_void, buf: *mut u8, len: usize) {
+unsafe extern "C" fn random(_: *mut c_void, buf: *mut u8, len: usize) -> c_int {
     // SAFETY: the library passes a writable buffer of `len` bytes.
     unsafe { std::ptr::write_bytes(buf, 0x42, len) };
+    0
 }
 
 fn ipv4_packet(len: usize, dst: [u8; 4]) -> Vec<u8> {

@@ -90,7 +90,7 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
             Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 1)).with_password(password)).unwrap();
         let mut receiver =
             Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 2)).with_password(password)).unwrap();
-        let mut publisher = Publisher::new(sender);
+        let mut publisher = Publisher::new(sender.split().0);
         let mut pool = BatchPool::new(4, 64 * 1024 + 8 * 1024);
         let mut link = connected_link();
         let mut out = vec![0u8; 1500 + 1024];

@@ -3,8 +3,10 @@
 //! (`tests/esp_idf/stubs`) and Debian's lwIP headers, code written for the
 //! ESP32 C API of `docs/c-api.md` (`mqtt_vpn_if_init` with
 //! `ip4_addr_t` addresses) compiles unchanged and links with the host build
-//! of the library, and `CMakeLists.txt` registers the sources and the
-//! prebuilt archive. Nothing here runs on a chip or runs the task.
+//! of the library, and `CMakeLists.txt` registers the sources (the netif
+//! shim from the repository's `shim/`, the one copy the Arduino library
+//! links to) and the prebuilt archive. Nothing here runs on a chip or runs
+//! the task.
 
 mod support;
 
@@ -15,7 +17,9 @@ use std::process::Command;
 use support::{host_staticlib, repo_path, run, target_dir};
 
 const COMPONENT: &str = "esp-idf/components/mqtt_vpn";
-const ARDUINO_SRC: &str = "arduino/mqtt_vpn_arduino/src";
+const SHIM: &str = "shim";
+/// The C ABI header, `mqttif.h`.
+const C_ABI: &str = "include";
 const STUBS: &str = "tests/esp_idf/stubs";
 
 fn work_dir(name: &str) -> PathBuf {
@@ -36,7 +40,8 @@ fn gcc() -> Command {
         "-Wextra",
         "-Werror",
     ]);
-    for dir in [STUBS, &format!("{COMPONENT}/include"), ARDUINO_SRC] {
+    // The component's INCLUDE_DIRS, as CMakeLists.txt names them.
+    for dir in [STUBS, &format!("{COMPONENT}/include"), SHIM, C_ABI] {
         cmd.arg("-I").arg(repo_path(dir));
     }
     cmd.arg("-I").arg("/usr/include/lwip");
@@ -73,7 +78,8 @@ fn the_transport_compiles_without_warnings_against_the_esp_idf_stubs() {
     );
     let used = undefined_symbols(&object);
     for call in [
-        "mqtt_if_set_platform",
+        // The shim's platform setup (it calls mqtt_if_set_platform).
+        "mqtt_vpn_netif_register",
         "mqtt_vpn_if_init",
         "mqtt_if_tick",
         "mqtt_if_tcp_received",
@@ -90,6 +96,13 @@ fn the_transport_compiles_without_warnings_against_the_esp_idf_stubs() {
             "mqtt_vpn_idf.c does not call {call}: {used:?}"
         );
     }
+    // The platform table is filled in once, by the shim.
+    for setup in ["mqtt_if_set_platform", "mqtt_vpn_netif_platform"] {
+        assert!(
+            !used.iter().any(|s| s == setup),
+            "mqtt_vpn_idf.c calls {setup} itself instead of mqtt_vpn_netif_register"
+        );
+    }
 }
 
 #[test]
@@ -98,10 +111,7 @@ fn code_calling_the_spec_init_with_ip4_addr_t_compiles_and_links_with_the_librar
     let dir = work_dir("link");
     let objects = [
         (format!("{COMPONENT}/mqtt_vpn_idf.c"), "mqtt_vpn_idf.o"),
-        (
-            format!("{ARDUINO_SRC}/mqtt_vpn_netif.c"),
-            "mqtt_vpn_netif.o",
-        ),
+        (format!("{SHIM}/mqtt_vpn_netif.c"), "mqtt_vpn_netif.o"),
         (format!("{STUBS}/stubs.c"), "stubs.o"),
         ("tests/esp_idf/app_main.c".to_string(), "app_main.o"),
     ];
@@ -279,12 +289,17 @@ fn cmake_lists_registers_the_transport_the_shared_shim_and_the_prebuilt_archive(
         .iter()
         .find(|s| s.ends_with("mqtt_vpn_netif.c"))
         .expect("the netif shim in SRCS");
-    // One copy of the shim: the path leads to the Arduino library's file.
+    // One copy of the shim: the path leads to the repository's shim/,
+    // never into the Arduino library.
     assert_eq!(
         component.join(shim).canonicalize().unwrap(),
-        repo_path(&format!("{ARDUINO_SRC}/mqtt_vpn_netif.c"))
+        repo_path(&format!("{SHIM}/mqtt_vpn_netif.c"))
             .canonicalize()
             .unwrap()
+    );
+    assert!(
+        !text.contains("arduino"),
+        "CMakeLists.txt still names the Arduino library:\n{text}"
     );
     for src in &srcs {
         assert!(component.join(src).exists(), "{src} does not exist");
@@ -299,6 +314,12 @@ fn cmake_lists_registers_the_transport_the_shared_shim_and_the_prebuilt_archive(
             .iter()
             .any(|dir| component.join(dir).join("mqtt_vpn_netif.h").exists()),
         "no INCLUDE_DIRS entry holds mqtt_vpn_netif.h: {includes:?}"
+    );
+    assert!(
+        includes
+            .iter()
+            .any(|dir| component.join(dir).join("mqttif.h").exists()),
+        "no INCLUDE_DIRS entry holds mqttif.h: {includes:?}"
     );
     let requires = keyword_values(&register, "REQUIRES");
     for want in ["lwip", "freertos", "esp_hw_support"] {

@@ -37,16 +37,11 @@ fn sim_esp() -> PathBuf {
         let exe = dir.join(format!("sim_esp-{}", std::process::id()));
         gcc(
             &exe,
-            &[
-                "tests/lwip/sim_esp.c",
-                "arduino/mqtt_vpn_arduino/src/mqtt_vpn_netif.c",
-            ],
+            &["tests/lwip/sim_esp.c", "shim/mqtt_vpn_netif.c"],
             &[
                 "-I/usr/include/lwip",
-                &format!(
-                    "-I{}",
-                    support::repo_path("arduino/mqtt_vpn_arduino/src").display()
-                ),
+                // The shim; support::gcc adds include/ (mqttif.h).
+                &format!("-I{}", support::repo_path("shim").display()),
                 // Debian's lwIP has NO_SYS=0 but runs here on one thread.
                 "-DMQTT_VPN_NETIF_INPUT=ip_input",
                 lib.to_str().expect("UTF-8 path"),

@@ -36,13 +36,14 @@ fn two_brokers_two_nodes(args: &[&str]) -> (Lab, usize, usize) {
     let mut second = lab.broker_ns.command("/usr/sbin/mosquitto");
     second.arg("-c").arg(&conf);
     lab.start(second, "mosquitto2");
-    let mut b = 0;
+    let mut nodes = Vec::new();
     for (n, address) in [(1, A), (2, B)] {
         let backup = format!("tcp://198.18.{n}.1:{SECOND_PORT}");
         let mut node_args = vec!["-b", backup.as_str()];
         node_args.extend_from_slice(args);
-        b = lab.start_node(n, address, &node_args);
+        nodes.push(lab.start_node(n, address, &node_args));
     }
+    let b = nodes[1];
     assert!(
         lab.host(1)
             .ns
@@ -51,8 +52,20 @@ fn two_brokers_two_nodes(args: &[&str]) -> (Lab, usize, usize) {
         "tunnel did not come up\n{}",
         lab.logs()
     );
-    // Both sessions up on both nodes before anything is measured.
-    std::thread::sleep(Duration::from_millis(500));
+    // Both sessions up on both nodes before anything is measured (the
+    // second broker may have come up after a node's first attempt, which
+    // is retried after the backoff).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    for node in nodes {
+        while counter(lab.proc(node), "connects") < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a node never reached both brokers\n{}",
+                lab.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     (lab, first, b)
 }
 

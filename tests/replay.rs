@@ -261,16 +261,18 @@ fn judging_replays_allocates_nothing_even_while_evicting() {
             b_config = b_config.with_wire_v2(key.clone(), [2; BOOT_ID_LEN]);
             b_config.v2_senders = 2;
         }
-        let mut a = Tunnel::new(a_config).unwrap();
-        let mut b = Tunnel::new(b_config).unwrap();
-        // Other senders, to make the v2 table evict.
+        // Other senders (other boots of A), to make the v2 table evict.
         let mut others: Vec<Tunnel> = (3..6u8)
             .map(|n| {
-                let mut t = a.clone();
-                t.set_boot_id([n; BOOT_ID_LEN]);
-                t
+                let mut config = a_config.clone();
+                if v2 {
+                    config = config.with_wire_v2(key.clone(), [n; BOOT_ID_LEN]);
+                }
+                Tunnel::new(config).unwrap()
             })
             .collect();
+        let mut a = Tunnel::new(a_config).unwrap();
+        let mut b = Tunnel::new(b_config).unwrap();
         let packet = packet();
         let mut payload = vec![0u8; 1400 + OVERHEAD];
         let mut delivered = vec![0u8; 1400 + OVERHEAD];

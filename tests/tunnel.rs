@@ -265,9 +265,9 @@ fn packets_above_the_mtu_are_dropped_both_ways() {
         a.handle_outbound(&big, &NONCE, &mut payload),
         Err(DropReason::TooLarge)
     );
-    a.set_mtu(9000);
+    a.set_mtu(9000).unwrap();
     assert_eq!(carry(&mut a, &mut b, &big), Err(DropReason::TooLarge));
-    b.set_mtu(9000);
+    b.set_mtu(9000).unwrap();
     assert_eq!(carry(&mut a, &mut b, &big).unwrap(), big);
 }
 
@@ -553,4 +553,40 @@ fn subnets_and_routes_are_checked_when_made() {
         Err(RouteError::PrefixTooLong)
     );
     assert!("0.0.0.0/0".parse::<Subnet>().unwrap().contains(LAN_HOST));
+}
+
+#[test]
+fn the_core_refuses_a_config_it_cannot_carry_and_says_which_part() {
+    use mqttvpn::tunnel::{ConfigError, MAX_MTU, MIN_MTU};
+    let mut config = Config::new(A);
+    config.mtu = MIN_MTU - 1;
+    assert_eq!(Tunnel::new(config.clone()).err(), Some(ConfigError::Mtu));
+    config.mtu = MAX_MTU + 1;
+    assert_eq!(Tunnel::new(config.clone()).err(), Some(ConfigError::Mtu));
+    config.mtu = 1500;
+    config.netmask = Ipv4Addr::new(255, 0, 255, 0);
+    assert_eq!(
+        Tunnel::new(config.clone()).err(),
+        Some(ConfigError::Netmask)
+    );
+    config.netmask = Ipv4Addr::new(255, 255, 255, 0);
+    config.prefix = "a/+".into();
+    assert!(matches!(
+        Tunnel::new(config).err(),
+        Some(ConfigError::Prefix(_))
+    ));
+}
+
+#[test]
+fn a_live_tunnel_keeps_its_netmask_and_mtu_when_given_bad_ones() {
+    use mqttvpn::tunnel::ConfigError;
+    let mut a = node(A, "pw");
+    assert_eq!(
+        a.set_netmask(Ipv4Addr::new(255, 255, 0, 255)),
+        Err(ConfigError::Netmask)
+    );
+    assert_eq!(a.set_mtu(20), Err(ConfigError::Mtu));
+    assert_eq!(a.config().netmask, Ipv4Addr::new(255, 255, 255, 0));
+    assert_eq!(a.config().mtu, 1500);
+    assert_eq!(a.set_netmask(Ipv4Addr::new(255, 255, 0, 0)), Ok(()));
 }

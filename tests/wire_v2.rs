@@ -396,25 +396,42 @@ fn a_v2_node_without_a_v1_password_speaks_only_v2() {
 }
 
 #[test]
-fn a_clone_cannot_send_v2_until_it_has_its_own_boot_id() {
+fn a_split_tunnel_sends_on_with_its_boot_id_and_receives_with_its_replay_memory() {
     let mut a = v2_node(A, 1);
-    let mut b = v2_node(B, 2);
+    let b = v2_node(B, 2);
     let first = publish(&mut a, &ipv4(A, B, 40));
-    let mut copy = a.clone();
-    assert_eq!(copy.boot_id(), None);
-    let mut out = [0u8; 128];
+    let (mut sending, _receiving) = a.split();
+    assert_eq!(sending.boot_id(), Some(boot(1)));
     assert_eq!(
-        copy.handle_outbound(&ipv4(A, B, 40), &NONCE, &mut out),
-        Err(DropReason::NoBootId)
+        sending.replay_memory(),
+        0,
+        "the sender holds no replay memory"
     );
-    copy.set_boot_id(boot(9));
-    let from_copy = publish(&mut copy, &ipv4(A, B, 40));
-    let from_original = publish(&mut a, &ipv4(A, B, 40));
-    assert_eq!(counter_of(&from_original), 1);
-    assert_eq!(wire2::header(&from_copy.1).unwrap().boot_id, boot(9));
-    for m in [&first, &from_copy, &from_original] {
-        assert_eq!(deliver(&mut b, m), Ok(40));
+    let mut out = [0u8; 128];
+    let next = sending
+        .handle_outbound(&ipv4(A, B, 40), &NONCE, &mut out)
+        .unwrap();
+    let second = (next.topic.as_str().to_owned(), out[..next.len].to_vec());
+    assert_eq!(
+        counter_of(&second),
+        1,
+        "the counter goes on after the split"
+    );
+    let (_, mut b_receiving) = {
+        let replay_memory = b.replay_memory();
+        assert!(replay_memory > 0);
+        let halves = b.split();
+        assert_eq!(halves.1.replay_memory(), replay_memory);
+        halves
+    };
+    for m in [&first, &second] {
+        assert_eq!(b_receiving.handle_inbound(&m.0, &m.1, &mut out), Ok(40));
+        assert_eq!(
+            b_receiving.handle_inbound(&m.0, &m.1, &mut out),
+            Err(DropReason::Replayed)
+        );
     }
+    assert_eq!(b_receiving.counters().rx_packets, 2);
 }
 
 #[test]

@@ -209,7 +209,7 @@ unsafe extern "C" fn send(ctx: *mut c_void, data: *const u8, len: usize) -> i32 
 
 unsafe extern "C" fn close(_: *mut c_void) {}
 
-unsafe extern "C" fn random(ctx: *mut c_void, buf: *mut u8, len: usize) {
+unsafe extern "C" fn random(ctx: *mut c_void, buf: *mut u8, len: usize) -> c_int {
     // SAFETY: registered by `run`.
     let port = unsafe { port(ctx) };
     for i in 0..len {
@@ -217,6 +217,7 @@ unsafe extern "C" fn random(ctx: *mut c_void, buf: *mut u8, len: usize) {
         // SAFETY: the library passes `len` writable bytes.
         unsafe { buf.add(i).write(port.random) };
     }
+    0
 }
 
 unsafe extern "C" fn log(ctx: *mut c_void, level: c_int, msg: *const c_char, len: usize) {
@@ -549,10 +550,16 @@ impl Driver {
                 assert_eq!(unsafe { ffi::mqtt_if_set_ipaddr(mq, addr) }, MQTT_IF_OK);
                 self.address = Ipv4Addr::from(addr.to_ne_bytes());
             }
-            9 => assert_eq!(
-                unsafe { ffi::mqtt_if_set_netmask(mq, input.lwip_addr()) },
-                MQTT_IF_OK
-            ),
+            9 => {
+                let mask = input.lwip_addr();
+                let contiguous = mqttvpn::tunnel::is_contiguous_netmask(mask.to_ne_bytes().into());
+                let expected = if contiguous {
+                    MQTT_IF_OK
+                } else {
+                    MQTT_IF_ERR_INVALID_ARGUMENT
+                };
+                assert_eq!(unsafe { ffi::mqtt_if_set_netmask(mq, mask) }, expected);
+            }
             10 => assert_eq!(
                 unsafe { ffi::mqtt_if_set_gw(mq, input.lwip_addr()) },
                 MQTT_IF_OK

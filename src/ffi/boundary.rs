@@ -20,7 +20,8 @@ pub enum mqtt_if_result {
     MQTT_IF_ERR_TOO_LONG = 3,
     /// The topic prefix is empty, holds `+`, `#` or NUL, or starts with `$`.
     MQTT_IF_ERR_INVALID_PREFIX = 4,
-    /// A number or URI argument is out of range (port, MTU, flag, scheme).
+    /// A number or URI argument is out of range (port, MTU, flag, scheme),
+    /// or a netmask is not contiguous.
     MQTT_IF_ERR_INVALID_ARGUMENT = 5,
     /// No platform table was registered, or it lacks a required callback.
     MQTT_IF_ERR_NO_PLATFORM = 6,
@@ -55,13 +56,15 @@ pub enum mqtt_if_result {
     MQTT_IF_ERR_FORGED = 16,
     /// The payload is not wire v2 (it lacks the v2 magic).
     MQTT_IF_ERR_NOT_V2 = 17,
+    /// The port's random callback failed.
+    MQTT_IF_ERR_RANDOM = 18,
 }
 
 use mqtt_if_result::*;
 
 impl mqtt_if_result {
     /// Every code, in number order.
-    pub(crate) const ALL: [mqtt_if_result; 18] = [
+    pub(crate) const ALL: [mqtt_if_result; 19] = [
         MQTT_IF_OK,
         MQTT_IF_ERR_NULL,
         MQTT_IF_ERR_UTF8,
@@ -80,6 +83,7 @@ impl mqtt_if_result {
         MQTT_IF_ERR_TOO_SHORT,
         MQTT_IF_ERR_FORGED,
         MQTT_IF_ERR_NOT_V2,
+        MQTT_IF_ERR_RANDOM,
     ];
 
     /// The code with number `code`, if there is one.
@@ -118,6 +122,7 @@ impl mqtt_if_result {
                 c"authentication tag does not verify (wrong key, wrong topic or altered payload)"
             }
             MQTT_IF_ERR_NOT_V2 => c"payload is not wire v2 (no v2 magic)",
+            MQTT_IF_ERR_RANDOM => c"the platform's random source failed",
         }
     }
 }

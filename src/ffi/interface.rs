@@ -12,7 +12,7 @@ use crate::ip::IpHeader;
 use crate::link::{Buffers, Link, LinkError, LinkEvent, Phase, SendError};
 use crate::mqtt::Options;
 use crate::topic;
-use crate::tunnel::{Config, Tunnel};
+use crate::tunnel::{Config, ConfigError, Tunnel};
 use crate::wire;
 
 use super::boundary::mqtt_if_result::{self, *};
@@ -20,8 +20,8 @@ use super::platform::{Connect, MQTT_IF_LOG_DEBUG, MQTT_IF_LOG_ERROR, MQTT_IF_LOG
 
 /// MQTT keepalive of the ESP8266 C library.
 pub(crate) const DEFAULT_KEEPALIVE_SECS: u16 = 120;
-/// Smallest MTU an IPv4 interface may have (RFC 791).
-pub(crate) const MIN_MTU: usize = 68;
+/// Smallest MTU an interface may have: the core's.
+pub(crate) const MIN_MTU: usize = crate::tunnel::MIN_MTU;
 
 /// Everything an interface is made from, checked.
 pub(crate) struct Settings<'a> {
@@ -82,6 +82,8 @@ pub(crate) struct Interface {
     /// Packets dropped because the transmit buffer stayed full (the
     /// socket does not drain).
     dropped_tx_full: u64,
+    /// Packets dropped because the port's random source failed.
+    dropped_no_random: u64,
     gw: u32,
     /// The largest MTU the buffers hold.
     mtu_capacity: usize,
@@ -136,6 +138,7 @@ impl Interface {
             now_ms: 0,
             dropped_not_connected: 0,
             dropped_tx_full: 0,
+            dropped_no_random: 0,
             gw: s.gw,
             mtu_capacity: s.mtu,
             platform,
@@ -154,9 +157,10 @@ impl Interface {
         // The bare-metal replay memory (128 tags, 1.5 KiB) on every build, so
         // an interface costs the same on the host as on the device.
         config.replay_capacity = EMBEDDED_REPLAY_CAPACITY;
-        Tunnel::new(config)
-            .map(Box::new)
-            .map_err(|_| MQTT_IF_ERR_INVALID_PREFIX)
+        Tunnel::new(config).map(Box::new).map_err(|e| match e {
+            ConfigError::Prefix(_) => MQTT_IF_ERR_INVALID_PREFIX,
+            ConfigError::Mtu | ConfigError::Netmask => MQTT_IF_ERR_INVALID_ARGUMENT,
+        })
     }
 
     #[inline(never)]
@@ -165,7 +169,9 @@ impl Interface {
             Some(id) => String::from(id),
             None => {
                 let mut r = [0u8; 4];
-                platform.random(&mut r);
+                if !platform.random(&mut r) {
+                    return Err(MQTT_IF_ERR_RANDOM);
+                }
                 Options::default_client_id(u32::from_ne_bytes(r))
             }
         };
@@ -196,18 +202,22 @@ impl Interface {
     }
 
     /// The tunnel's counters, the session's and the interface's own drops
-    /// (not connected, transmit buffer full).
+    /// (not connected, transmit buffer full, no random bytes).
     pub(crate) fn stats(
         &self,
     ) -> (
         &crate::tunnel::Counters,
         crate::mqtt::session::Stats,
-        [u64; 2],
+        [u64; 3],
     ) {
         (
             self.tunnel.counters(),
             self.link.stats(),
-            [self.dropped_not_connected, self.dropped_tx_full],
+            [
+                self.dropped_not_connected,
+                self.dropped_tx_full,
+                self.dropped_no_random,
+            ],
         )
     }
 
@@ -319,13 +329,13 @@ impl Interface {
         let no_other = |_: &str, _: &[u8]| false;
         let mut fed =
             self.link
-                .handle_bytes(data, self.now_ms, &mut self.tunnel, delivery, no_other);
+                .handle_bytes(data, self.now_ms, &mut *self.tunnel, delivery, no_other);
         if fed.stalled {
             // The transmit buffer keeps no room for an acknowledgement.
             self.flush();
             fed = self
                 .link
-                .handle_bytes(data, self.now_ms, &mut self.tunnel, delivery, no_other);
+                .handle_bytes(data, self.now_ms, &mut *self.tunnel, delivery, no_other);
         }
         if let Some(reason) = fed.dropped {
             self.platform.log(
@@ -359,8 +369,9 @@ impl Interface {
         }
         let via = via(packet, next_hop)?;
         let mut nonce = [0u8; wire::NONCE_LEN];
-        if self.tunnel.is_sealed() {
-            self.platform.random(&mut nonce);
+        if self.tunnel.is_sealed() && !self.platform.random(&mut nonce) {
+            self.dropped_no_random += 1;
+            return Err(MQTT_IF_ERR_DROPPED);
         }
         // The packet is sealed straight into the link's transmit buffer; a
         // full buffer is flushed to the socket once and the packet tried
@@ -438,8 +449,10 @@ impl Interface {
         }
     }
 
-    pub(crate) fn set_netmask(&mut self, mask: u32) {
-        self.tunnel.set_netmask(ipv4(mask));
+    pub(crate) fn set_netmask(&mut self, mask: u32) -> Result<(), mqtt_if_result> {
+        self.tunnel
+            .set_netmask(ipv4(mask))
+            .map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)
     }
 
     pub(crate) fn set_gw(&mut self, gw: u32) {
@@ -450,8 +463,9 @@ impl Interface {
         if !(MIN_MTU..=self.mtu_capacity).contains(&mtu) {
             return Err(MQTT_IF_ERR_INVALID_ARGUMENT);
         }
-        self.tunnel.set_mtu(mtu);
-        Ok(())
+        self.tunnel
+            .set_mtu(mtu)
+            .map_err(|_| MQTT_IF_ERR_INVALID_ARGUMENT)
     }
 
     /// The CONNECT carries the keepalive: the connection is made again.

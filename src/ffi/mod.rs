@@ -3,7 +3,7 @@
 //!
 //! An interface (`struct mqtt_if_data`, opaque) joins the tunnel core and
 //! the sans-IO MQTT session to a port: the lwIP netif shim
-//! (`arduino/mqtt_vpn_arduino/src/mqtt_vpn_netif.c`) plus a TCP transport.
+//! (`shim/mqtt_vpn_netif.c`) plus a TCP transport.
 //! The port registers its callbacks ([`mqtt_if_platform`]) with
 //! [`mqtt_if_set_platform`] before making an interface, then drives it:
 //! [`mqtt_if_tick`] from its main loop, [`mqtt_if_tcp_received`] with the
@@ -34,6 +34,7 @@ use core::cell::RefCell;
 use core::ffi::{c_char, c_int, c_void};
 use core::net::Ipv6Addr;
 
+use crate::uri::{BrokerUri, Scheme};
 use boundary::{ffi_fn, non_null, opt_bytes_arg, opt_str_arg, str_arg};
 use interface::{DEFAULT_KEEPALIVE_SECS, Interface, MIN_MTU, NextHop, Settings};
 use platform::Platform;
@@ -363,35 +364,18 @@ pub unsafe extern "C" fn mqtt_if_init_full(
 }
 
 /// Splits `mqtt://host:port` (also `tcp://`, or no scheme; port 1883 if
-/// absent; `[v6]` hosts) into host and port.
+/// absent; `[v6]` hosts) into host and port with the core's parser; TLS
+/// and WebSocket URIs are refused (the port's transport is plain TCP).
 fn parse_broker_uri(uri: &str) -> Result<(&str, u16), mqtt_if_result> {
-    let rest = match uri.split_once("://") {
-        Some(("mqtt" | "tcp", rest)) => rest,
-        Some(_) => return Err(MQTT_IF_ERR_INVALID_ARGUMENT), // TLS and WebSocket: not here
-        None => uri,
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or(MQTT_IF_ERR_INVALID_ARGUMENT)?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or(MQTT_IF_ERR_INVALID_ARGUMENT)?,
-        None => MQTT_IF_DEFAULT_PORT,
-    };
-    if host.is_empty() || host.contains(['/', '@']) {
-        return Err(MQTT_IF_ERR_INVALID_ARGUMENT);
+    match BrokerUri::parse(uri) {
+        Ok(BrokerUri {
+            scheme: Scheme::Tcp,
+            host,
+            port,
+            ..
+        }) if !host.contains('/') => Ok((host, port)),
+        _ => Err(MQTT_IF_ERR_INVALID_ARGUMENT),
     }
-    Ok((host, port))
 }
 
 /// ESP32 form: a broker URI `mqtt://host[:port]` (TLS URIs are refused),
@@ -720,12 +704,15 @@ pub unsafe extern "C" fn mqtt_if_set_password(
 }
 
 /// Applies an address change to the interface, then to the netif.
-unsafe fn set_address(mq: *mut mqtt_if_data, f: impl FnOnce(&mut Interface)) -> mqtt_if_result {
+unsafe fn set_address(
+    mq: *mut mqtt_if_data,
+    f: impl FnOnce(&mut Interface) -> Result<(), mqtt_if_result>,
+) -> mqtt_if_result {
     ffi_fn!({
         // SAFETY: contract of `handle`.
         let mq = unsafe { handle(mq) }?;
         let (ip, mask, gw) = with(mq, |i| {
-            f(i);
+            f(i)?;
             Ok(i.addresses())
         })?;
         mq.platform.set_addr(ip, mask, gw);
@@ -738,7 +725,12 @@ unsafe fn set_address(mq: *mut mqtt_if_data, f: impl FnOnce(&mut Interface)) -> 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_set_ipaddr(mq: *mut mqtt_if_data, addr: u32) -> mqtt_if_result {
     // SAFETY: forwarded.
-    unsafe { set_address(mq, |i| i.set_ipaddr(addr)) }
+    unsafe {
+        set_address(mq, |i| {
+            i.set_ipaddr(addr);
+            Ok(())
+        })
+    }
 }
 
 /// Gives the interface the IPv6 address `addr`, in text form (`"fd00::2"`,
@@ -774,7 +766,8 @@ pub unsafe extern "C" fn mqtt_if_set_ip6addr(
     })
 }
 
-/// Sets the netmask (lwIP byte order).
+/// Sets the netmask (lwIP byte order). A mask whose ones are not
+/// contiguous is `MQTT_IF_ERR_INVALID_ARGUMENT`, and nothing changes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_set_netmask(mq: *mut mqtt_if_data, addr: u32) -> mqtt_if_result {
     // SAFETY: forwarded.
@@ -785,7 +778,12 @@ pub unsafe extern "C" fn mqtt_if_set_netmask(mq: *mut mqtt_if_data, addr: u32) -
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mqtt_if_set_gw(mq: *mut mqtt_if_data, addr: u32) -> mqtt_if_result {
     // SAFETY: forwarded.
-    unsafe { set_address(mq, |i| i.set_gw(addr)) }
+    unsafe {
+        set_address(mq, |i| {
+            i.set_gw(addr);
+            Ok(())
+        })
+    }
 }
 
 /// Calls a netif control callback after checking the handle is free.

@@ -77,8 +77,11 @@ pub struct mqtt_if_platform {
     /// Do not call `mqtt_if_tcp_closed` for it.
     pub tcp_close: Option<unsafe extern "C" fn(port_ctx: *mut c_void)>,
     /// Required: fill `buf` with `len` bytes from a CSPRNG (packet nonces,
-    /// the MQTT client id).
-    pub random: Option<unsafe extern "C" fn(port_ctx: *mut c_void, buf: *mut u8, len: usize)>,
+    /// the MQTT client id) and return 0; return nonzero if the random
+    /// source failed: a packet that needed the bytes is then dropped and
+    /// counted (`dropped_no_random`), never sent with a predictable nonce.
+    pub random:
+        Option<unsafe extern "C" fn(port_ctx: *mut c_void, buf: *mut u8, len: usize) -> c_int>,
     /// Optional: one log line, `len` bytes, not NUL-terminated, at a
     /// `MQTT_IF_LOG_*` level.
     pub log: Option<
@@ -89,6 +92,29 @@ pub struct mqtt_if_platform {
     /// (`::`) removes the address set before. Called by
     /// `mqtt_if_set_ip6addr`. A port without IPv6 leaves it NULL.
     pub netif_set_ip6addr: Option<unsafe extern "C" fn(port_ctx: *mut c_void, addr: *const u8)>,
+}
+
+/// `netif_input`: a received packet for the IP stack.
+type NetifInputFn = unsafe extern "C" fn(port_ctx: *mut c_void, packet: *const u8, len: usize);
+/// `tcp_connect`: 1 connected, 0 connecting, negative failed.
+type TcpConnectFn =
+    unsafe extern "C" fn(port_ctx: *mut c_void, host: *const c_char, port: u16) -> c_int;
+/// `tcp_send`: bytes accepted, or negative.
+type TcpSendFn = unsafe extern "C" fn(port_ctx: *mut c_void, data: *const u8, len: usize) -> i32;
+/// `tcp_close`.
+type TcpCloseFn = unsafe extern "C" fn(port_ctx: *mut c_void);
+/// `random`: 0 when `buf` is filled, nonzero on failure.
+type RandomFn = unsafe extern "C" fn(port_ctx: *mut c_void, buf: *mut u8, len: usize) -> c_int;
+
+/// The required callbacks, checked once at registration: plain function
+/// pointers from then on.
+#[derive(Clone, Copy)]
+struct Required {
+    netif_input: NetifInputFn,
+    tcp_connect: TcpConnectFn,
+    tcp_send: TcpSendFn,
+    tcp_close: TcpCloseFn,
+    random: RandomFn,
 }
 
 /// The registration `mqtt_if_init*` uses: a copy of the table and the
@@ -119,9 +145,11 @@ pub(crate) fn registered() -> Result<Platform, mqtt_if_result> {
         .ok_or(MQTT_IF_ERR_NO_PLATFORM)
 }
 
-/// A complete platform table and one interface's context.
+/// A complete platform table and one interface's context: the required
+/// callbacks as plain pointers, the optional ones as the port gave them.
 #[derive(Clone, Copy)]
 pub(crate) struct Platform {
+    required: Required,
     table: mqtt_if_platform,
     ctx: *mut c_void,
 }
@@ -137,16 +165,19 @@ pub(crate) enum Connect {
 // callbacks' contracts are in `mqtt_if_platform`'s docs.
 impl Platform {
     pub(crate) fn new(table: mqtt_if_platform, ctx: *mut c_void) -> Result<Self, mqtt_if_result> {
-        let complete = table.netif_input.is_some()
-            && table.tcp_connect.is_some()
-            && table.tcp_send.is_some()
-            && table.tcp_close.is_some()
-            && table.random.is_some();
-        if complete {
-            Ok(Self { table, ctx })
-        } else {
-            Err(MQTT_IF_ERR_NO_PLATFORM)
-        }
+        let missing = MQTT_IF_ERR_NO_PLATFORM;
+        let required = Required {
+            netif_input: table.netif_input.ok_or(missing)?,
+            tcp_connect: table.tcp_connect.ok_or(missing)?,
+            tcp_send: table.tcp_send.ok_or(missing)?,
+            tcp_close: table.tcp_close.ok_or(missing)?,
+            random: table.random.ok_or(missing)?,
+        };
+        Ok(Self {
+            required,
+            table,
+            ctx,
+        })
     }
 
     pub(crate) fn attach(
@@ -172,10 +203,8 @@ impl Platform {
     }
 
     pub(crate) fn input(&self, packet: &[u8]) {
-        if let Some(f) = self.table.netif_input {
-            // SAFETY: see the impl comment.
-            unsafe { f(self.ctx, packet.as_ptr(), packet.len()) }
-        }
+        // SAFETY: see the impl comment.
+        unsafe { (self.required.netif_input)(self.ctx, packet.as_ptr(), packet.len()) }
     }
 
     pub(crate) fn set_addr(&self, ip: u32, mask: u32, gw: u32) {
@@ -218,9 +247,7 @@ impl Platform {
     /// `host` must end in a NUL.
     pub(crate) fn tcp_connect(&self, host: &[u8], port: u16) -> Connect {
         debug_assert_eq!(host.last(), Some(&0));
-        let Some(f) = self.table.tcp_connect else {
-            return Connect::Failed;
-        };
+        let f = self.required.tcp_connect;
         // SAFETY: see the impl comment; `host` is NUL-terminated.
         match unsafe { f(self.ctx, host.as_ptr().cast(), port) } {
             1 => Connect::Connected,
@@ -231,24 +258,25 @@ impl Platform {
 
     /// Bytes accepted, or `None` if the connection failed.
     pub(crate) fn tcp_send(&self, data: &[u8]) -> Option<usize> {
-        let f = self.table.tcp_send?;
         // SAFETY: see the impl comment.
-        let n = unsafe { f(self.ctx, data.as_ptr(), data.len()) };
+        let n = unsafe { (self.required.tcp_send)(self.ctx, data.as_ptr(), data.len()) };
         usize::try_from(n).ok().map(|n| n.min(data.len()))
     }
 
     pub(crate) fn tcp_close(&self) {
-        if let Some(f) = self.table.tcp_close {
-            // SAFETY: see the impl comment.
-            unsafe { f(self.ctx) }
-        }
+        // SAFETY: see the impl comment.
+        unsafe { (self.required.tcp_close)(self.ctx) }
     }
 
-    pub(crate) fn random(&self, buf: &mut [u8]) {
-        if let Some(f) = self.table.random {
-            // SAFETY: see the impl comment.
-            unsafe { f(self.ctx, buf.as_mut_ptr(), buf.len()) }
+    /// Fills `buf` from the port's CSPRNG; false if it failed (then `buf`
+    /// is zeroed, never half random).
+    pub(crate) fn random(&self, buf: &mut [u8]) -> bool {
+        // SAFETY: see the impl comment.
+        let ok = unsafe { (self.required.random)(self.ctx, buf.as_mut_ptr(), buf.len()) } == 0;
+        if !ok {
+            buf.fill(0);
         }
+        ok
     }
 
     /// Formats into a stack buffer (no allocation) and logs; long lines are

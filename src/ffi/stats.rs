@@ -106,6 +106,8 @@ pub struct mqtt_if_stats {
     pub pings_sent: u64,
     /// The broker's last keepalive round trip in milliseconds (0: none yet).
     pub ping_rtt_ms: u64,
+    /// Outbound packets dropped because the port's random callback failed.
+    pub dropped_no_random: u64,
 }
 
 /// Copies the counters of `mq` into `*stats`. Safe to call from a platform
@@ -122,7 +124,7 @@ pub unsafe extern "C" fn mqtt_if_get_stats(
         // SAFETY: a non-NULL `stats` is writable (header).
         let out = unsafe { stats.as_mut() }.ok_or(MQTT_IF_ERR_NULL)?;
         let iface = mq.iface.try_borrow().map_err(|_| MQTT_IF_ERR_BUSY)?;
-        let (counters, session, [not_connected, tx_full]) = iface.stats();
+        let (counters, session, [not_connected, tx_full, no_random]) = iface.stats();
         let mut s = mqtt_if_stats {
             tx_packets: counters.tx_packets,
             tx_bytes: counters.tx_bytes,
@@ -133,6 +135,7 @@ pub unsafe extern "C" fn mqtt_if_get_stats(
             oversize_skipped: session.oversize_skipped,
             pings_sent: session.pings_sent,
             ping_rtt_ms: session.ping_rtt_ms,
+            dropped_no_random: no_random,
             ..mqtt_if_stats::default()
         };
         for (i, reason) in mqtt_if_drop_reason::ALL.iter().enumerate() {

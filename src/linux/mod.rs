@@ -97,8 +97,6 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             tunnel_config = tunnel_config.with_v1_peer(*peer);
         }
     }
-    // The copy that sends keeps the boot id; a clone has none, and the
-    // receiving copy never sends.
     let tunnel =
         crate::tunnel::Tunnel::new(tunnel_config).map_err(|e| RunError::Config(e.to_string()))?;
     if let Some(listen) = config.broker_listen {
@@ -184,10 +182,12 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         inbound_links.push(parts.inbound);
     }
     let duplicate = tunnel.is_sealed() && brokers.len() > 1;
-    let receiving = tunnel.clone();
+    // The sending half keeps the wire-v2 boot id, the receiving half the
+    // replay memory.
+    let (sending, receiving) = tunnel.split();
     let mut outbound = tokio::spawn(node::outbound(
         tun.clone(),
-        tunnel,
+        sending,
         handles,
         duplicate,
         shared.clone(),

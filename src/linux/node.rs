@@ -12,11 +12,11 @@
 //!   [`Session`](crate::mqtt::session::Session)) and the read side of every
 //!   connection, runs the keepalive timers, and writes received packets to
 //!   the TUN device.
-//! - one connector per broker: opens connections (TCP, TLS, WebSocket) with
-//!   backoff and hands them to [`inbound`].
+//! - one short task per connection attempt (TCP, TLS, WebSocket), started
+//!   when the core link asks for a connection.
 //!
-//! The outbound and inbound tasks each own a copy of the core [`Tunnel`]
-//! (its configuration does not change on Linux). Each copies its counters
+//! The outbound task owns the core tunnel's [`Sender`] half, the inbound
+//! task its [`Receiver`] half (the configuration does not change on Linux). Each copies its counters
 //! into [`SharedCounters`] when it goes idle or every [`COUNTER_PERIOD`],
 //! which is what status reports read.
 
@@ -36,7 +36,7 @@ use super::pipeline::{Batch, BatchPool, PublishDrop, Publisher};
 use super::transport::{BrokerStream, ConnectError, Connector};
 use super::{RunError, lock};
 use crate::link::{Link, LinkError, LinkEvent};
-use crate::tunnel::{Counters, Direction, DropReason, Tunnel};
+use crate::tunnel::{Counters, Direction, DropReason, Receiver, Sender};
 
 /// Longest a counter snapshot lags behind a busy task.
 pub const COUNTER_PERIOD: Duration = Duration::from_millis(100);
@@ -292,7 +292,7 @@ pub fn link(index: usize, link: Link, connector: Connector) -> LinkParts {
 /// tell copies apart, so it fails over instead).
 pub async fn outbound(
     tun: Arc<AsyncDevice>,
-    tunnel: Tunnel,
+    tunnel: Sender,
     links: Vec<LinkHandle>,
     duplicate: bool,
     shared: Arc<SharedCounters>,
@@ -548,7 +548,7 @@ pub type SharedPresence = Option<Arc<Mutex<super::presence::Presence>>>;
 /// What every link of the inbound task shares.
 struct Common {
     tun: Arc<AsyncDevice>,
-    tunnel: Tunnel,
+    tunnel: Receiver,
     writes: TunWrites,
     shared: Arc<SharedCounters>,
     presence: SharedPresence,
@@ -570,7 +570,7 @@ impl Common {
 pub async fn inbound(
     tun: Arc<AsyncDevice>,
     mut links: Vec<InboundLink>,
-    tunnel: Tunnel,
+    tunnel: Receiver,
     shared: Arc<SharedCounters>,
     presence: SharedPresence,
     mut stop: mpsc::Receiver<()>,
@@ -727,7 +727,12 @@ impl InboundLink {
 
     fn down(&mut self, error: LinkError, retry_in_ms: u64, common: &Common) {
         self.close();
-        let why = self.why.take().unwrap_or_else(|| error.to_string());
+        let why = self.why.take().unwrap_or_else(|| match error {
+            LinkError::Session(crate::mqtt::ConnectionError::Refused(_)) => {
+                format!("{error} (check -u/-p and the broker's ACLs)")
+            }
+            _ => error.to_string(),
+        });
         self.shared.set_error(&why);
         lock(&common.shared.driver).connection_errors += 1;
         tracing::warn!(

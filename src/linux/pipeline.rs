@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use crate::mqtt::codec::ClientPacket;
-use crate::tunnel::{DropReason, Tunnel};
+use crate::tunnel::{DropReason, Sender};
 use crate::wire::NONCE_LEN;
 
 /// Bytes of random nonce material fetched from the OS at a time.
@@ -129,14 +129,14 @@ pub enum PublishDrop {
 /// The outbound half: packet -> sealed payload -> PUBLISH bytes appended to
 /// a batch.
 pub struct Publisher {
-    tunnel: Tunnel,
+    tunnel: Sender,
     nonces: NonceSource,
     payload: Vec<u8>,
 }
 
 impl Publisher {
     /// A publisher around the outbound copy of the tunnel.
-    pub fn new(tunnel: Tunnel) -> Self {
+    pub fn new(tunnel: Sender) -> Self {
         let payload = vec![0; tunnel.config().mtu + 256];
         Self {
             tunnel,
@@ -146,7 +146,7 @@ impl Publisher {
     }
 
     /// The tunnel (for its counters).
-    pub fn tunnel(&self) -> &Tunnel {
+    pub fn tunnel(&self) -> &Sender {
         &self.tunnel
     }
 

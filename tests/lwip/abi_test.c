@@ -70,6 +70,7 @@ struct fake {
   uint8_t ip6[16]; /* the netif's IPv6 address, all zero for none */
   int ip6_calls;
   int del_from_attach, del_from_detach; /* a port that deletes re-entrantly */
+  int random_fails; /* the random callback reports failure */
 };
 
 static struct fake fake;
@@ -165,9 +166,12 @@ static int32_t f_send(void *ctx, const uint8_t *data, size_t len) {
 
 static void f_close(void *ctx) { ((struct fake *)ctx)->close_calls++; }
 
-static void f_random(void *ctx, uint8_t *buf, size_t len) {
-  (void)ctx;
+static int f_random(void *ctx, uint8_t *buf, size_t len) {
+  if (((struct fake *)ctx)->random_fails) {
+    return -1;
+  }
   memset(buf, 0x5a, len);
+  return 0;
 }
 
 static void f_log(void *ctx, int level, const char *msg, size_t len) {
@@ -273,7 +277,7 @@ static void result_strings(void) {
   }
   CHECK(strcmp(mqtt_if_result_str(MQTT_IF_OK), "success") == 0);
   CHECK(strcmp(mqtt_if_result_str(9999), "unknown result code") == 0);
-  CHECK(strcmp(mqtt_if_result_str(MQTT_IF_ERR_NOT_V2 + 1),
+  CHECK(strcmp(mqtt_if_result_str(MQTT_IF_ERR_RANDOM + 1),
                "unknown result code") == 0);
 }
 
@@ -459,6 +463,10 @@ static void netif_control_reaches_the_platform(void) {
   CHECK(fake.ip == ip4(10, 0, 1, 9));
   CHECK_RES(mqtt_if_set_netmask(mq, ip4(255, 255, 0, 0)), MQTT_IF_OK);
   CHECK(fake.mask == ip4(255, 255, 0, 0) && fake.ip == ip4(10, 0, 1, 9));
+  /* a mask with a hole is refused and the netif keeps its mask */
+  CHECK_RES(mqtt_if_set_netmask(mq, ip4(255, 0, 255, 0)),
+            MQTT_IF_ERR_INVALID_ARGUMENT);
+  CHECK(fake.mask == ip4(255, 255, 0, 0));
   CHECK_RES(mqtt_if_set_gw(mq, ip4(10, 0, 0, 1)), MQTT_IF_OK);
   CHECK(fake.gw == ip4(10, 0, 0, 1));
   CHECK_RES(mqtt_if_set_down(mq), MQTT_IF_OK);
@@ -783,6 +791,30 @@ static void a_lost_connection_is_retried_with_backoff(void) {
   mqtt_if_del(mq);
 }
 
+/* A nonce the port could not draw never goes out as zeros: the packet is
+ * dropped and counted, and an interface without a client id cannot even be
+ * made without random bytes. */
+static void a_failing_random_source_drops_and_counts_the_packet(void) {
+  uint8_t packet[28];
+  size_t n;
+  struct mqtt_if_stats stats;
+  struct mqtt_if_data *mq = connected("pw");
+  n = ip_packet(packet, 1);
+  fake.random_fails = 1;
+  fake.sent_len = 0;
+  CHECK_RES(mqtt_if_output(mq, packet, n, 0), MQTT_IF_ERR_DROPPED);
+  CHECK(fake.sent_len == 0);
+  CHECK_RES(mqtt_if_get_stats(mq, &stats), MQTT_IF_OK);
+  CHECK(stats.dropped_no_random == 1 && stats.tx_packets == 0);
+  fake.random_fails = 0;
+  CHECK_RES(mqtt_if_output(mq, packet, n, 0), MQTT_IF_OK);
+  CHECK(fake.sent_len == 2 + 2 + 15 + n + 56);
+  mqtt_if_del(mq);
+  fake.random_fails = 1;
+  CHECK(mqtt_if_init("b", ip4(10, 0, 1, 2), "pw") == NULL);
+  fake.random_fails = 0;
+}
+
 /* The header promises that mqtt_if_del from a platform callback does
  * nothing; a second free would show under valgrind (and often crash). */
 static void a_delete_from_a_platform_callback_does_nothing(void) {
@@ -820,6 +852,7 @@ int main(void) {
   ipv6_packets_cross_when_the_interface_has_an_ipv6_address();
   sealed_ipv6_packets_carry_56_bytes_more();
   a_lost_connection_is_retried_with_backoff();
+  a_failing_random_source_drops_and_counts_the_packet();
   a_delete_from_a_platform_callback_does_nothing();
   printf("abi_test: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;

@@ -1,7 +1,7 @@
 /*
  * sim_esp.c: a simulated ESP8266 on the host. Real lwIP (Debian's liblwip,
  * run on one thread as a NO_SYS port would: lwip_init() then a main loop
- * calling sys_check_timeouts()), the lwIP netif shim and the mqtt-vpn
+ * calling sys_check_timeouts()), the lwIP netif shim (shim/) and the mqtt-vpn
  * static library, with a POSIX-socket transport to the broker. Serves what
  * the example sketches serve, with lwIP's raw TCP API: an echo on port 23
  * (mqtt_vpn_telnet) and "hello from esp8266!" over HTTP on port 80
@@ -122,15 +122,19 @@ static int32_t tcp_send_cb(void *ctx, const uint8_t *data, size_t len) {
 
 static void tcp_close_cb(void *ctx) { close_socket(tp(ctx)); }
 
-static void random_cb(void *ctx, uint8_t *buf, size_t len) {
+static int random_cb(void *ctx, uint8_t *buf, size_t len) {
   size_t done = 0;
   (void)ctx;
   while (done < len) {
     ssize_t n = getrandom(buf + done, len - done, 0);
+    if (n < 0 && errno != EINTR) {
+      return -1; /* the library drops and counts the packet */
+    }
     if (n > 0) {
       done += (size_t)n;
     }
   }
+  return 0;
 }
 
 static void log_cb(void *ctx, int level, const char *msg, size_t len) {
@@ -363,7 +367,7 @@ static void usage(const char *argv0) {
 }
 
 int main(int argc, char **argv) {
-  struct mqtt_if_platform platform;
+  struct mqtt_vpn_netif_transport ops;
   struct in_addr ip, mask;
   struct sigaction sa;
   const char *ipv6 = NULL;
@@ -391,15 +395,13 @@ int main(int argc, char **argv) {
 
   lwip_init();
 
-  memset(&platform, 0, sizeof platform);
-  mqtt_vpn_netif_platform(&platform);
-  platform.tcp_connect = tcp_connect_cb;
-  platform.tcp_send = tcp_send_cb;
-  platform.tcp_close = tcp_close_cb;
-  platform.random = random_cb;
-  platform.log = log_cb;
-  vnetif.transport = &transport;
-  if (mqtt_if_set_platform(&platform, &vnetif) != MQTT_IF_OK) {
+  memset(&ops, 0, sizeof ops);
+  ops.tcp_connect = tcp_connect_cb;
+  ops.tcp_send = tcp_send_cb;
+  ops.tcp_close = tcp_close_cb;
+  ops.random = random_cb;
+  ops.log = log_cb;
+  if (mqtt_vpn_netif_register(&vnetif, &ops, &transport) != MQTT_IF_OK) {
     fprintf(stderr, "sim_esp: platform refused\n");
     return 1;
   }

@@ -320,12 +320,13 @@ static void p_close(void *ctx) { ((struct port *)ctx)->close_calls++; }
 
 /* Known bytes instead of a CSPRNG, so that nonces and the client id are
  * predictable and a sealed PUBLISH can be compared byte for byte. */
-static void p_random(void *ctx, uint8_t *buf, size_t len) {
+static int p_random(void *ctx, uint8_t *buf, size_t len) {
   struct port *p = ctx;
   size_t i;
   for (i = 0; i < len; i++) {
     buf[i] = p->next_random++;
   }
+  return 0;
 }
 
 static void p_log(void *ctx, int level, const char *msg, size_t len) {

@@ -2,7 +2,9 @@
  * mqtt_vpn_transport.cpp: the Arduino half of the mqtt-vpn port. The
  * broker connection on a WiFiClient, random and log callbacks, and the
  * ticker that drives the library, registered by mqtt_if_init() (see
- * mqttif.h) together with the lwIP netif of mqtt_vpn_netif.c.
+ * mqttif.h) together with the lwIP netif of mqtt_vpn_netif.c (the shim
+ * shared with the ESP-IDF component, shim/ in the repository) through
+ * mqtt_vpn_netif_register().
  *
  * Why the work is split the way it is:
  *
@@ -87,7 +89,6 @@ struct Transport {
 
 Transport transport;
 struct mqtt_vpn_netif vnetif;
-void (*shim_detach)(void *ctx);
 
 uint64_t now_ms() {
   static uint32_t last;
@@ -255,13 +256,15 @@ int32_t tcp_send_cb(void *ctx, const uint8_t *data, size_t len) {
 
 void tcp_close_cb(void *ctx) { reset_link(from_ctx(ctx)); }
 
-void random_cb(void *ctx, uint8_t *buf, size_t len) {
+/* The hardware RNG, which cannot fail. */
+int random_cb(void *ctx, uint8_t *buf, size_t len) {
   (void)ctx;
 #if defined(ESP8266)
-  ESP.random(buf, len); /* the hardware RNG */
+  ESP.random(buf, len);
 #else
   esp_fill_random(buf, len);
 #endif
+  return 0;
 }
 
 void log_cb(void *ctx, int level, const char *msg, size_t len) {
@@ -274,12 +277,10 @@ void log_cb(void *ctx, int level, const char *msg, size_t len) {
   Serial.printf("mqttif[%d]: %.*s\n", level, (int)len, msg);
 }
 
-/* mqtt_if_del() detaches the netif: forget the handle too. */
-void netif_detach_cb(void *ctx) {
+/* mqtt_if_del() detached the netif (the shim removed it): forget the
+ * handle too. */
+void detached_cb(void *ctx) {
   Transport &t = from_ctx(ctx);
-  if (shim_detach != NULL) {
-    shim_detach(ctx);
-  }
   reset_link(t);
   t.mq = NULL;
 }
@@ -316,23 +317,20 @@ void start_ticker(Transport &t) {
 
 bool mqtt_vpn_detail::begin_port(void) {
   Transport &t = transport;
-  struct mqtt_if_platform p;
+  struct mqtt_vpn_netif_transport ops;
 
   if (t.mq != NULL) {
     Serial.println("mqttif: one interface at a time; mqtt_if_del() first");
     return false;
   }
-  memset(&p, 0, sizeof p);
-  mqtt_vpn_netif_platform(&p);
-  shim_detach = p.netif_detach;
-  p.netif_detach = netif_detach_cb;
-  p.tcp_connect = tcp_connect_cb;
-  p.tcp_send = tcp_send_cb;
-  p.tcp_close = tcp_close_cb;
-  p.random = random_cb;
-  p.log = log_cb;
-  vnetif.transport = &t;
-  if (mqtt_if_set_platform(&p, &vnetif) != MQTT_IF_OK) {
+  memset(&ops, 0, sizeof ops);
+  ops.tcp_connect = tcp_connect_cb;
+  ops.tcp_send = tcp_send_cb;
+  ops.tcp_close = tcp_close_cb;
+  ops.random = random_cb;
+  ops.log = log_cb;
+  ops.detached = detached_cb;
+  if (mqtt_vpn_netif_register(&vnetif, &ops, &t) != MQTT_IF_OK) {
     return false;
   }
   start_ticker(t);

@@ -29,8 +29,9 @@
  *
  * mqtt_if_init() also registers the platform table (the Arduino WiFiClient
  * transport of mqtt_vpn_transport.cpp plus the lwIP netif of
- * mqtt_vpn_netif.c) and starts the ticker that drives the library, so a
- * sketch needs nothing in loop(). One interface at a time.
+ * mqtt_vpn_netif.c, a link to the repository's shim/) and starts the
+ * ticker that drives the library, so a sketch needs nothing in loop(). One
+ * interface at a time.
  *
  * No other global name comes from this header: its helpers live in the
  * namespace mqtt_vpn_detail, so a sketch may name its globals as the
@@ -107,6 +108,7 @@ using mqtt_vpn_c::MQTT_IF_ERR_BUFFER_TOO_SMALL;
 using mqtt_vpn_c::MQTT_IF_ERR_TOO_SHORT;
 using mqtt_vpn_c::MQTT_IF_ERR_FORGED;
 using mqtt_vpn_c::MQTT_IF_ERR_NOT_V2;
+using mqtt_vpn_c::MQTT_IF_ERR_RANDOM;
 
 using mqtt_vpn_c::MQTT_IF_DROP_MALFORMED;
 using mqtt_vpn_c::MQTT_IF_DROP_MULTICAST_NOT_CARRIED;

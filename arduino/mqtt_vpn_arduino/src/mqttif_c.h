@@ -122,7 +122,8 @@ enum mqtt_if_result
    */
   MQTT_IF_ERR_INVALID_PREFIX = 4,
   /**
-   * A number or URI argument is out of range (port, MTU, flag, scheme).
+   * A number or URI argument is out of range (port, MTU, flag, scheme),
+   * or a netmask is not contiguous.
    */
   MQTT_IF_ERR_INVALID_ARGUMENT = 5,
   /**
@@ -182,6 +183,10 @@ enum mqtt_if_result
    * The payload is not wire v2 (it lacks the v2 magic).
    */
   MQTT_IF_ERR_NOT_V2 = 17,
+  /**
+   * The port's random callback failed.
+   */
+  MQTT_IF_ERR_RANDOM = 18,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -333,9 +338,11 @@ typedef struct mqtt_if_platform {
   void (*tcp_close)(void *port_ctx);
   /**
    * Required: fill `buf` with `len` bytes from a CSPRNG (packet nonces,
-   * the MQTT client id).
+   * the MQTT client id) and return 0; return nonzero if the random
+   * source failed: a packet that needed the bytes is then dropped and
+   * counted (`dropped_no_random`), never sent with a predictable nonce.
    */
-  void (*random)(void *port_ctx, uint8_t *buf, size_t len);
+  int (*random)(void *port_ctx, uint8_t *buf, size_t len);
   /**
    * Optional: one log line, `len` bytes, not NUL-terminated, at a
    * `MQTT_IF_LOG_*` level.
@@ -454,6 +461,10 @@ typedef struct mqtt_if_stats {
    * The broker's last keepalive round trip in milliseconds (0: none yet).
    */
   uint64_t ping_rtt_ms;
+  /**
+   * Outbound packets dropped because the port's random callback failed.
+   */
+  uint64_t dropped_no_random;
 } mqtt_if_stats;
 
 #ifdef __cplusplus
@@ -652,7 +663,8 @@ mqtt_if_result mqtt_if_set_ipaddr(struct mqtt_if_data *mq, uint32_t addr);
 mqtt_if_result mqtt_if_set_ip6addr(struct mqtt_if_data *mq, const char *addr);
 
 /**
- * Sets the netmask (lwIP byte order).
+ * Sets the netmask (lwIP byte order). A mask whose ones are not
+ * contiguous is `MQTT_IF_ERR_INVALID_ARGUMENT`, and nothing changes.
  */
 mqtt_if_result mqtt_if_set_netmask(struct mqtt_if_data *mq, uint32_t addr);
 

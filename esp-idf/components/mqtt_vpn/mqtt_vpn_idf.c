@@ -2,8 +2,9 @@
  * mqtt_vpn_idf.c: the ESP-IDF half of the mqtt-vpn port. The broker
  * connection on an lwIP BSD socket, random (esp_fill_random) and log
  * (ESP_LOGx) callbacks, and the FreeRTOS task that drives the library;
- * together with the lwIP netif shim (mqtt_vpn_netif.c, shared with the
- * Arduino library) it is the platform table of mqttif.h.
+ * together with the lwIP netif shim (shim/mqtt_vpn_netif.c of the
+ * repository, shared with the Arduino library) it is the platform table of
+ * mqttif.h, which the shim's mqtt_vpn_netif_register() fills and registers.
  *
  * How the work is split (not verified on hardware):
  *
@@ -79,7 +80,6 @@ struct idf_transport {
 
 static struct idf_transport transport = {.fd = -1};
 static struct mqtt_vpn_netif vnetif;
-static void (*shim_detach)(void *ctx);
 
 /* ---- running code in the lwIP core ---- */
 
@@ -148,9 +148,11 @@ static int32_t tcp_send_cb(void *ctx, const uint8_t *data, size_t len) {
 
 static void tcp_close_cb(void *ctx) { forget_link(tp(ctx)); }
 
-static void random_cb(void *ctx, uint8_t *buf, size_t len) {
+/* The hardware RNG, which cannot fail. */
+static int random_cb(void *ctx, uint8_t *buf, size_t len) {
   (void)ctx;
   esp_fill_random(buf, len);
+  return 0;
 }
 
 static void log_cb(void *ctx, int level, const char *msg, size_t len) {
@@ -168,12 +170,10 @@ static void log_cb(void *ctx, int level, const char *msg, size_t len) {
   }
 }
 
-/* mqtt_if_del() detaches the netif: forget the handle too. */
-static void netif_detach_cb(void *ctx) {
+/* mqtt_if_del() detached the netif (the shim removed it): forget the
+ * handle too. */
+static void detached_cb(void *ctx) {
   struct idf_transport *t = tp(ctx);
-  if (shim_detach != NULL) {
-    shim_detach(ctx);
-  }
   forget_link(t);
   t->mq = NULL;
 }
@@ -439,25 +439,21 @@ struct init_args {
 
 static void init_in_core(struct idf_transport *t, void *arg) {
   struct init_args *a = (struct init_args *)arg;
-  struct mqtt_if_platform p;
+  static const struct mqtt_vpn_netif_transport ops = {
+      .tcp_connect = tcp_connect_cb,
+      .tcp_send = tcp_send_cb,
+      .tcp_close = tcp_close_cb,
+      .random = random_cb,
+      .log = log_cb,
+      .detached = detached_cb,
+  };
 
   a->mq = NULL;
   if (t->mq != NULL) {
     ESP_LOGE(TAG, "one interface at a time; mqtt_if_del() first");
     return;
   }
-  memset(&p, 0, sizeof p);
-  mqtt_vpn_netif_platform(&p);
-  shim_detach = p.netif_detach;
-  p.netif_detach = netif_detach_cb;
-  p.tcp_connect = tcp_connect_cb;
-  p.tcp_send = tcp_send_cb;
-  p.tcp_close = tcp_close_cb;
-  p.random = random_cb;
-  p.log = log_cb;
-  memset(&vnetif, 0, sizeof vnetif);
-  vnetif.transport = t;
-  if (mqtt_if_set_platform(&p, &vnetif) != MQTT_IF_OK) {
+  if (mqtt_vpn_netif_register(&vnetif, &ops, t) != MQTT_IF_OK) {
     ESP_LOGE(TAG, "platform table refused");
     return;
   }
@@ -475,7 +471,7 @@ static void init_in_core(struct idf_transport *t, void *arg) {
 
 static void delete_in_core(struct idf_transport *t, void *arg) {
   (void)arg;
-  mqtt_if_del(t->mq); /* netif_detach_cb forgets the handle */
+  mqtt_if_del(t->mq); /* detached_cb forgets the handle */
   t->mq = NULL;
 }
 
