@@ -10,9 +10,9 @@
  * in `return f(...);` of a void function or stored in a function pointer of
  * the original's type.
  *
- * Underneath is the library's C ABI, mqttif_c.h, a verbatim copy of the
- * generated include/mqttif.h (scripts/package-arduino.sh copies it; a test
- * checks the copy is current). In C++ this header puts the C ABI into the
+ * Underneath is the library's C ABI, mqttif_c.h: in the repository a link to
+ * the generated include/mqttif.h, in the zip a copy of it
+ * (scripts/package-arduino.sh). In C++ this header puts the C ABI into the
  * namespace mqtt_vpn_c and brings back to the global namespace what does not
  * clash with the original API: the types, the result codes and the C
  * functions the original has no form of (mqtt_if_tick, mqtt_if_set_ip6addr,
