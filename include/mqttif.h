@@ -79,7 +79,7 @@
 /**
  * How many drop reasons there are: the length of the drop arrays.
  */
-#define MQTT_IF_DROP_REASONS 11
+#define MQTT_IF_DROP_REASONS 12
 
 /**
  * Length of a key, in bytes.
@@ -251,6 +251,11 @@ enum mqtt_if_drop_reason
    * Wire v2 without a boot id to seal under.
    */
   MQTT_IF_DROP_NO_BOOT_ID = 10,
+  /**
+   * A received packet whose inner destination is not this interface's
+   * address, a broadcast, a multicast group or a reading topic's address.
+   */
+  MQTT_IF_DROP_NOT_FOR_THIS_NODE = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -183,6 +183,11 @@ pub struct Config {
     /// With wire v2: senders whose replay windows are kept (168 bytes each,
     /// allocated once; least recently heard evicted first).
     pub v2_senders: usize,
+    /// Networks this node forwards to (a gateway's LAN): received packets
+    /// for them are delivered to the interface. Packets for any other
+    /// address that is not the node's own are dropped
+    /// ([`DropReason::NotForThisNode`]).
+    pub forward_for: Vec<Subnet>,
 }
 
 impl Config {
@@ -203,6 +208,7 @@ impl Config {
             wire_v2: None,
             v1_peers: Vec::new(),
             v2_senders: DEFAULT_V2_SENDERS,
+            forward_for: Vec::new(),
         }
     }
 
@@ -228,6 +234,12 @@ impl Config {
     /// Sends wire v1 to the nodes in `subnet` (with wire v2 on).
     pub fn with_v1_peer(mut self, subnet: Subnet) -> Self {
         self.v1_peers.push(subnet);
+        self
+    }
+
+    /// Delivers received packets for `subnet` (a gateway's LAN).
+    pub fn with_forward_for(mut self, subnet: Subnet) -> Self {
+        self.forward_for.push(subnet);
         self
     }
 
@@ -293,14 +305,19 @@ pub enum DropReason {
     /// A sealed payload of a wire version this node has no key for: v2 at a
     /// node without wire v2, v1 at a v2 node without a v1 password.
     WrongVersion,
-    /// Wire v2 cannot send: this tunnel is a clone and has no boot id yet
-    /// ([`Tunnel::set_boot_id`]), or its counter is exhausted.
+    /// Wire v2 cannot send: no boot id, or its counter is exhausted.
     NoBootId,
+    /// A packet whose inner destination is not this node: not its address,
+    /// a broadcast, a multicast group, a reading topic's address or a
+    /// network it forwards to ([`Config::forward_for`]). Without this, any
+    /// key holder could make a node with IP forwarding relay packets into
+    /// its LAN.
+    NotForThisNode,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         Self::Malformed,
         Self::MulticastNotCarried,
         Self::TooLarge,
@@ -312,6 +329,7 @@ impl DropReason {
         Self::TooOld,
         Self::WrongVersion,
         Self::NoBootId,
+        Self::NotForThisNode,
     ];
 
     /// The name as a C string (for the C ABI's `mqtt_if_drop_reason_str`).
@@ -328,6 +346,7 @@ impl DropReason {
             Self::TooOld => c"too_old",
             Self::WrongVersion => c"wrong_version",
             Self::NoBootId => c"no_boot_id",
+            Self::NotForThisNode => c"not_for_this_node",
         }
     }
 
@@ -356,6 +375,7 @@ impl fmt::Display for DropReason {
             Self::TooOld => "v2 counter older than the sender's replay window",
             Self::WrongVersion => "sealed with a wire version this node has no key for",
             Self::NoBootId => "wire v2 has no boot id to send with",
+            Self::NotForThisNode => "inner destination is not this node",
         })
     }
 }
@@ -883,7 +903,29 @@ impl Tunnel {
         if header.total_len > self.config.mtu {
             return Err(DropReason::TooLarge);
         }
+        if !self.is_for_this_node(header.dst) {
+            return Err(DropReason::NotForThisNode);
+        }
         Ok(header.total_len)
+    }
+
+    /// Whether a received packet for `dst` is this node's to deliver: its
+    /// own addresses, broadcasts, multicast, the addresses of its reading
+    /// topics and the networks it forwards to; anything with `read_all`.
+    fn is_for_this_node(&self, dst: IpAddr) -> bool {
+        let config = &self.config;
+        match dst {
+            _ if config.read_all => true,
+            IpAddr::V4(dst) => {
+                dst == config.address
+                    || dst == topic::BROADCAST
+                    || dst.is_multicast()
+                    || self.is_subnet_broadcast(dst)
+                    || config.reading_topics.contains(&dst)
+                    || config.forward_for.iter().any(|s| s.contains(dst))
+            }
+            IpAddr::V6(dst) => config.ipv6 == Some(dst) || dst == ALL_NODES,
+        }
     }
 
     /// Opens a sealed payload of either wire version, judging replays.

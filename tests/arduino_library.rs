@@ -326,7 +326,10 @@ fn the_library_reads_the_generated_c_header_through_a_link_not_a_copy() {
     assert_eq!(target, std::path::Path::new("../../../include/mqttif.h"));
     let through_link = std::fs::read(&path).unwrap();
     let generated = std::fs::read(repo_path("include/mqttif.h")).unwrap();
-    assert!(through_link == generated, "the link does not reach include/mqttif.h");
+    assert!(
+        through_link == generated,
+        "the link does not reach include/mqttif.h"
+    );
 }
 
 #[test]

@@ -264,7 +264,7 @@ fn a_route_reaches_a_host_behind_a_gateway_node() {
     let mut forward = lab.host(2).ns.command("sysctl");
     support::run(forward.args(["-qw", "net.ipv4.ip_forward=1"]));
     lab.start_node(1, A, &["-k", "pw", "--route", "198.19.7.0/24=10.0.1.2"]);
-    lab.start_node(2, B, &["-k", "pw"]);
+    lab.start_node(2, B, &["-k", "pw", "--forward", "198.19.7.0/24"]);
     assert!(
         lab.host(1).ns.wait_for_ping(B, UP).is_some(),
         "tunnel did not come up\n{}",

@@ -524,12 +524,60 @@ fn a_gateway_delivers_a_packet_for_a_host_behind_it_that_arrives_on_its_own_topi
             .with_route(route("172.16.0.0/24", GATEWAY)),
     )
     .unwrap();
-    let mut gateway = node(GATEWAY, "pw");
+    let mut gateway = Tunnel::new(
+        Config::new(GATEWAY)
+            .with_password(b"pw")
+            .with_forward_for("172.16.0.0/24".parse().unwrap()),
+    )
+    .unwrap();
     let packet = ipv4(A, LAN_HOST, 64);
     // Read on the gateway's own topic, not a reading topic for the LAN host:
     // the kernel behind the interface forwards it.
     assert_eq!(carry(&mut a, &mut gateway, &packet).unwrap(), packet);
     assert!(!gateway.reads("mqttip/172.16.0.100"));
+}
+
+#[test]
+fn a_node_drops_a_packet_on_its_topic_for_a_network_it_does_not_forward_to() {
+    let mut a = Tunnel::new(
+        Config::new(A)
+            .with_password(b"pw")
+            .with_route(route("172.16.0.0/24", GATEWAY)),
+    )
+    .unwrap();
+    // A key holder points a packet for the LAN at a node that is no gateway.
+    let mut not_a_gateway = node(GATEWAY, "pw");
+    let packet = ipv4(A, LAN_HOST, 64);
+    assert_eq!(
+        carry(&mut a, &mut not_a_gateway, &packet),
+        Err(DropReason::NotForThisNode)
+    );
+    let counters = not_a_gateway.counters();
+    assert_eq!(
+        counters.dropped(Direction::Inbound, DropReason::NotForThisNode),
+        1
+    );
+    assert_eq!(counters.rx_packets, 0);
+    // Its own address, broadcasts and multicast still arrive.
+    for dst in [
+        GATEWAY,
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(10, 0, 1, 255),
+        Ipv4Addr::new(224, 0, 0, 251),
+    ] {
+        let packet = ipv4(A, dst, 64);
+        let mut b = node(A, "pw");
+        let mut payload = vec![0u8; 64 + OVERHEAD];
+        let sent = b
+            .handle_outbound_via(&packet, GATEWAY, &fresh_nonce(), &mut payload)
+            .unwrap();
+        let mut out = vec![0u8; 2048];
+        assert_eq!(
+            not_a_gateway.handle_inbound(sent.topic.as_str(), &payload[..sent.len], &mut out),
+            Ok(64),
+            "a packet for {dst}"
+        );
+    }
 }
 
 #[test]

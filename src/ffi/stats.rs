@@ -40,10 +40,13 @@ pub enum mqtt_if_drop_reason {
     MQTT_IF_DROP_WRONG_VERSION = 9,
     /// Wire v2 without a boot id to seal under.
     MQTT_IF_DROP_NO_BOOT_ID = 10,
+    /// A received packet whose inner destination is not this interface's
+    /// address, a broadcast, a multicast group or a reading topic's address.
+    MQTT_IF_DROP_NOT_FOR_THIS_NODE = 11,
 }
 
 /// How many drop reasons there are: the length of the drop arrays.
-pub const MQTT_IF_DROP_REASONS: usize = 11;
+pub const MQTT_IF_DROP_REASONS: usize = 12;
 
 const _: () = assert!(MQTT_IF_DROP_REASONS == DropReason::ALL.len());
 
@@ -61,6 +64,7 @@ impl mqtt_if_drop_reason {
             Self::MQTT_IF_DROP_TOO_OLD => DropReason::TooOld,
             Self::MQTT_IF_DROP_WRONG_VERSION => DropReason::WrongVersion,
             Self::MQTT_IF_DROP_NO_BOOT_ID => DropReason::NoBootId,
+            Self::MQTT_IF_DROP_NOT_FOR_THIS_NODE => DropReason::NotForThisNode,
         }
     }
 
@@ -77,6 +81,7 @@ impl mqtt_if_drop_reason {
         Self::MQTT_IF_DROP_TOO_OLD,
         Self::MQTT_IF_DROP_WRONG_VERSION,
         Self::MQTT_IF_DROP_NO_BOOT_ID,
+        Self::MQTT_IF_DROP_NOT_FOR_THIS_NODE,
     ];
 }
 

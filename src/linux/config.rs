@@ -163,6 +163,12 @@ pub struct Settings {
     #[arg(long = "route", value_name = "CIDR=VIA")]
     #[serde(default, rename = "route")]
     pub routes: Vec<String>,
+    /// Deliver received packets for CIDR, a network this node forwards to
+    /// (a gateway's LAN; repeatable), e.g. --forward 192.168.4.0/24. Packets
+    /// for any other address that is not this node's are dropped.
+    #[arg(long = "forward", value_name = "CIDR")]
+    #[serde(default, rename = "forward")]
+    pub forward: Vec<String>,
     /// Read settings from this TOML file (command-line flags win).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -185,18 +191,9 @@ fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
-/// How the node reaches its broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// Plain TCP (`tcp://`, `mqtt://`).
-    Tcp,
-    /// TLS (`ssl://`, `mqtts://`).
-    Tls,
-    /// WebSocket (`ws://`).
-    Ws,
-    /// WebSocket over TLS (`wss://`).
-    Wss,
-}
+/// How the node reaches its broker: the core's URI scheme (TCP, TLS,
+/// WebSocket, WebSocket over TLS).
+pub use crate::uri::Scheme as Transport;
 
 /// A parsed broker URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,61 +252,23 @@ impl fmt::Display for BrokerUrl {
 impl FromStr for BrokerUrl {
     type Err = UsageError;
 
+    /// Parses with the core's [`BrokerUri`](crate::uri::BrokerUri); the
+    /// daemon wants the scheme spelled out.
     fn from_str(url: &str) -> Result<Self, UsageError> {
-        let bad = |why: &str| {
+        let bad = |why: &dyn std::fmt::Display| {
             usage(format!(
                 "invalid broker URL '{url}': {why} (expected e.g. tcp://host:1883, ssl://host:8883, ws://host:80/mqtt)"
             ))
         };
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-        let (transport, default_port) = match scheme.to_ascii_lowercase().as_str() {
-            "tcp" | "mqtt" => (Transport::Tcp, 1883),
-            "ssl" | "mqtts" | "tls" => (Transport::Tls, 8883),
-            "ws" => (Transport::Ws, 80),
-            "wss" => (Transport::Wss, 443),
-            _ => return Err(bad("unknown scheme")),
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if authority.contains('@') {
-            return Err(bad(
-                "put the user name in -u and the password in -p, not in the URL",
-            ));
+        if !url.contains("://") {
+            return Err(bad(&"no scheme"));
         }
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed '['"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("bad port"))?,
-            None => default_port,
-        };
-        let is_ws = matches!(transport, Transport::Ws | Transport::Wss);
-        if !is_ws && !path.is_empty() && path != "/" {
-            return Err(bad("a path is only meaningful for ws:// and wss://"));
-        }
-        let path = if path.is_empty() { "/mqtt" } else { path };
+        let uri = crate::uri::BrokerUri::parse(url).map_err(|e| bad(&e))?;
         Ok(Self {
-            transport,
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
+            transport: uri.scheme,
+            host: uri.host.to_owned(),
+            port: uri.port,
+            path: uri.path.to_owned(),
         })
     }
 }
@@ -379,6 +338,8 @@ pub struct NodeConfig {
     pub v1_password: Option<Secret>,
     /// Routes through gateway nodes.
     pub routes: Vec<tunnel::Route>,
+    /// Networks this node delivers received packets for (a gateway's LAN).
+    pub forward: Vec<tunnel::Subnet>,
 }
 
 impl NodeConfig {
@@ -405,6 +366,7 @@ impl NodeConfig {
         for route in &self.routes {
             config = config.with_route(*route);
         }
+        config.forward_for = self.forward.clone();
         config
     }
 }
@@ -469,6 +431,11 @@ impl Settings {
                 file.routes
             } else {
                 self.routes
+            },
+            forward: if self.forward.is_empty() {
+                file.forward
+            } else {
+                self.forward
             },
             config: self.config,
         }
@@ -551,12 +518,21 @@ impl Settings {
             .iter()
             .map(|s| parse_route(s))
             .collect::<Result<Vec<_>, _>>()?;
+        let forward = settings
+            .forward
+            .iter()
+            .map(|s| {
+                s.parse::<tunnel::Subnet>().map_err(|e| {
+                    usage(format!("--forward {s}: {e} (expected e.g. 192.168.4.0/24)"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let threads = settings.threads.unwrap_or(1);
         if threads == 0 || threads > 16 {
             return Err(usage(format!("--threads {threads} is out of range 1..=16")));
         }
-        let netmask = settings.netmask.unwrap_or(Ipv4Addr::new(255, 255, 255, 0));
-        if u32::from(netmask).leading_ones() + u32::from(netmask).trailing_zeros() != 32 {
+        let netmask = settings.netmask.unwrap_or(tunnel::DEFAULT_NETMASK);
+        if !tunnel::is_contiguous_netmask(netmask) {
             return Err(usage(format!(
                 "netmask {netmask} is not contiguous: use e.g. -m 255.255.255.0"
             )));
@@ -680,6 +656,7 @@ impl Settings {
             v1_peers,
             v1_password,
             routes,
+            forward,
         })
     }
 }

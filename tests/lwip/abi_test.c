@@ -521,6 +521,7 @@ static void packets_cross_in_plain_mode(void) {
   CHECK_RES(mqtt_if_output(mq, NULL, 10, 0), MQTT_IF_ERR_NULL);
 
   /* inbound: only our topics, delivered byte for byte */
+  n = ip_packet(packet, 2); /* for us, 10.0.1.2 */
   f = publish_frame(frame, "mqttip/10.0.1.2", packet, n);
   CHECK(mqtt_if_tcp_received(mq, frame, f) == f);
   CHECK(fake.input_calls == 1 && fake.input_len == n);
@@ -528,6 +529,17 @@ static void packets_cross_in_plain_mode(void) {
   f = publish_frame(frame, "mqttip/10.0.1.3", packet, n);
   CHECK(mqtt_if_tcp_received(mq, frame, f) == f);
   CHECK(fake.input_calls == 1);
+  /* on our topic but for someone else: dropped and counted, never relayed */
+  {
+    struct mqtt_if_stats stats;
+    n = ip_packet(packet, 9);
+    f = publish_frame(frame, "mqttip/10.0.1.2", packet, n);
+    CHECK(mqtt_if_tcp_received(mq, frame, f) == f && fake.input_calls == 1);
+    CHECK_RES(mqtt_if_get_stats(mq, &stats), MQTT_IF_OK);
+    CHECK(stats.dropped_in[MQTT_IF_DROP_NOT_FOR_THIS_NODE] == 1);
+  }
+  /* the reading topic's address is ours to deliver */
+  packet[16] = 172, packet[17] = 16, packet[18] = 0, packet[19] = 100;
   CHECK(mqtt_if_tcp_received(mq, NULL, 5) == 0);
   CHECK(mqtt_if_tcp_received(mq, NULL, 0) == 0);
 
