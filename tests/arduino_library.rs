@@ -639,3 +639,43 @@ fn compile_and_link_sketch(dir: &Path, sketch: &str, ino: &Path, flags: &[&str])
     assert!(exe.exists(), "{sketch} did not link");
     exe
 }
+
+/// The ESP32 transport shares its transmit buffer between its own task and
+/// lwIP's thread, which only the lwIP core lock keeps apart: without core
+/// locking it must not build. (The race itself needs an ESP32 to show; this
+/// checks the guard, by preprocessing the transport as arduino-esp32 would.)
+#[test]
+fn the_esp32_transport_refuses_to_build_without_lwip_core_locking() {
+    let dir = work_dir("esp32-locking");
+    let preprocess = |locking: u8| {
+        Command::new("g++")
+            .args(["-std=gnu++17", "-E", "-o", "/dev/null", "-DESP32"])
+            .arg(format!("-DMQTT_VPN_TEST_CORE_LOCKING={locking}"))
+            .arg("-I")
+            .arg(repo_path("tests/arduino/stubs-esp32"))
+            .arg("-I")
+            .arg(repo_path("tests/esp_idf/stubs"))
+            .arg("-I")
+            .arg(repo_path("tests/arduino/stubs"))
+            .arg("-I")
+            .arg(repo_path(&format!("{LIBRARY}/src")))
+            .arg("-I")
+            .arg("/usr/include/lwip")
+            .arg(repo_path(&format!("{LIBRARY}/src/mqtt_vpn_transport.cpp")))
+            .current_dir(&dir)
+            .output()
+            .expect("run g++")
+    };
+    let with_lock = preprocess(1);
+    assert!(
+        with_lock.status.success(),
+        "with core locking it preprocesses: {}",
+        String::from_utf8_lossy(&with_lock.stderr)
+    );
+    let without = preprocess(0);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        !without.status.success() && stderr.contains("needs lwIP core locking"),
+        "without core locking it must stop with a reason: {stderr}"
+    );
+}

@@ -28,8 +28,10 @@
  * - ESP32 (not verified on hardware): a FreeRTOS task every 10 ms does the
  *   connecting, reading and writing outside the lwIP core lock and calls
  *   the library under it (LOCK_TCPIP_CORE, arduino-esp32 3.x), the lock
- *   lwIP's own thread holds when it calls the netif's output. Sketches that
- *   call the control functions after setup() should take the same lock.
+ *   lwIP's own thread holds when it calls the netif's output; the transmit
+ *   buffer both append to and drain is only touched under it. Without core
+ *   locking the library refuses to compile. Sketches that call the control
+ *   functions after setup() should take the same lock.
  *
  * One interface at a time: a second mqtt_if_init() before mqtt_if_del()
  * returns NULL.
@@ -53,7 +55,14 @@
 #include "mqtt_vpn_netif.h"
 #include "mqttif.h"
 
-#if defined(ESP32) && LWIP_TCPIP_CORE_LOCKING
+#if defined(ESP32) && !LWIP_TCPIP_CORE_LOCKING
+/* The transport's task and lwIP's thread (which calls mqtt_if_output, and
+ * so tcp_send) share the transmit buffer: without the core lock nothing
+ * keeps them apart. */
+#error "mqtt_vpn_arduino on the ESP32 needs lwIP core locking (CONFIG_LWIP_TCPIP_CORE_LOCKING=y, the arduino-esp32 3.x default)"
+#endif
+
+#if defined(ESP32)
 #define MQTT_VPN_LOCK() LOCK_TCPIP_CORE()
 #define MQTT_VPN_UNLOCK() UNLOCK_TCPIP_CORE()
 #else
@@ -110,14 +119,16 @@ void reset_link(Transport &t) {
   t.tx_len = 0;
 }
 
-/* The connection went away under us: tell the library, which reconnects. */
+/* The connection went away under us: tell the library, which reconnects.
+ * On the ESP32 the buffers are emptied under the core lock, which lwIP's
+ * thread holds when it appends to them. */
 void lost_link(Transport &t) {
+  MQTT_VPN_LOCK();
   reset_link(t);
   if (t.mq != NULL) {
-    MQTT_VPN_LOCK();
     (void)mqtt_if_tcp_closed(t.mq);
-    MQTT_VPN_UNLOCK();
   }
+  MQTT_VPN_UNLOCK();
 }
 
 /* Blocking; never from the ticker or a library callback. */
@@ -148,15 +159,13 @@ void connect_step() {
   MQTT_VPN_UNLOCK();
 }
 
+#if defined(ESP8266)
+/* CONT context only (the library runs there too): no lock needed. */
 void flush_tx(Transport &t) {
   if (t.state != LINK_OPEN || t.tx_len == 0) {
     return;
   }
-#if defined(ESP8266)
   size_t room = t.client.availableForWrite();
-#else
-  size_t room = t.tx_len; /* a blocking write, in our own task */
-#endif
   size_t n = t.tx_len < room ? t.tx_len : room;
   if (n == 0) {
     return;
@@ -169,6 +178,33 @@ void flush_tx(Transport &t) {
   memmove(t.tx, t.tx + written, t.tx_len - written);
   t.tx_len -= written;
 }
+#else
+/* The transport task. lwIP's thread appends to t.tx (tcp_send, under the
+ * core lock) while this writes: the bytes are copied out under the lock,
+ * written without it (the write blocks on lwIP), and removed under it.
+ * Appends meanwhile land after them. */
+void flush_tx(Transport &t) {
+  static uint8_t chunk[sizeof t.tx];
+  MQTT_VPN_LOCK();
+  size_t n = t.state == LINK_OPEN ? t.tx_len : 0;
+  memcpy(chunk, t.tx, n);
+  MQTT_VPN_UNLOCK();
+  if (n == 0) {
+    return;
+  }
+  size_t written = t.client.write(chunk, n);
+  if (written == 0 && !t.client.connected()) {
+    lost_link(t);
+    return;
+  }
+  MQTT_VPN_LOCK();
+  if (t.state == LINK_OPEN && written <= t.tx_len) {
+    memmove(t.tx, t.tx + written, t.tx_len - written);
+    t.tx_len -= written;
+  }
+  MQTT_VPN_UNLOCK();
+}
+#endif
 
 void receive(Transport &t) {
   if (t.state != LINK_OPEN) {
