@@ -100,7 +100,10 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
     COUNTING.with(|c| c.set(true));
     let probe = allocations();
     drop(std::hint::black_box(vec![0u8; 16]));
-    assert!(allocations() > probe, "the counting allocator counts this thread");
+    assert!(
+        allocations() > probe,
+        "the counting allocator counts this thread"
+    );
     for password in [&b"pw"[..], &b""[..]] {
         let sender =
             Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 1)).with_password(password)).unwrap();
