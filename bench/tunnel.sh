@@ -18,7 +18,9 @@
 # enc-2threads = encrypted with two runtime threads per node;
 # jumbo, jumbo64k = encrypted with MTU 9000, 64000) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
-# with the CPU seconds of both nodes and of mosquitto per GB carried.
+# with the CPU seconds of both nodes and of mosquitto per GB carried, and the
+# PUBLISHes mosquitto received per second of the run with its CPU per
+# message (from $SYS/broker/publish/messages/received).
 # With --perf DIR, both nodes are sampled by `perf record` during each
 # iperf3 run (DIR/perf-<mode>-node<N>.data).
 # Everything started is stopped by PID and every namespace deleted on exit.
@@ -49,7 +51,7 @@ die() { echo "tunnel.sh: $*" >&2; exit 1; }
 MOSQUITTO=/usr/sbin/mosquitto
 [[ -x $MOSQUITTO ]] || die "$MOSQUITTO missing: apt-get install mosquitto"
 for tool in ip:iproute2 ss:iproute2 ping:iputils-ping iperf3:iperf3 jq:jq getconf:libc-bin \
-    awk:mawk timeout:coreutils; do
+    awk:mawk timeout:coreutils mosquitto_sub:mosquitto-clients; do
     command -v "${tool%%:*}" >/dev/null || die "${tool%%:*} missing: apt-get install ${tool#*:}"
 done
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -139,7 +141,7 @@ for n in 1 2; do
     ip -n "$ns" link set eth0 up
 done
 
-printf 'listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\n' >"$WORK/mosquitto.conf"
+printf 'listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\nsys_interval 1\n' >"$WORK/mosquitto.conf"
 start_in "$NS_BRK" mosquitto "$MOSQUITTO" -c "$WORK/mosquitto.conf"
 MOSQ_PID=$LAST_PID
 for _ in $(seq 100); do
@@ -197,10 +199,17 @@ echo "broker echo rtt: $ECHO_RTT" >&2
 # --- 3. tunnel modes ---------------------------------------------------------
 ROWS=()
 
+# PUBLISH packets the broker has received so far ($SYS, updated every
+# second: sys_interval 1), or 0 if it does not answer.
+broker_publishes() {
+    ip netns exec "$NS_BRK" mosquitto_sub -h 127.0.0.1 -p 1883 -C 1 -W 3 \
+        -t '$SYS/broker/publish/messages/received' 2>/dev/null || echo 0
+}
+
 # Runs one mode; appends a JSON row to ROWS; returns non-zero on failure
 # (the caller records a failed row). Arguments: name, MTU, node flags.
 run_mode() {
-    local mode=$1 mtu=$2 n1 n2 srv up=0 pings c0 c1 bytes bps row
+    local mode=$1 mtu=$2 n1 n2 srv up=0 pings c0 c1 m0 m1 bytes bps row
     shift 2
     start_in "$NS_H1" "$mode-node1" "$NODE" -i mq0 -a 10.0.1.1 -b tcp://198.18.1.1:1883 --mtu "$mtu" "$@"
     n1=$LAST_PID
@@ -234,6 +243,7 @@ run_mode() {
             PIDS+=("$!")
         done
     fi
+    m0=$(broker_publishes)
     c0="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
     timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c 10.0.1.2 -t "$DURATION" -J \
         >"$WORK/$mode-iperf.json" 2>"$WORK/$mode-iperf.err" || {
@@ -241,6 +251,8 @@ run_mode() {
         return 1
     }
     c1="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    sleep 1.2 # the next $SYS update covers the whole run
+    m1=$(broker_publishes)
     local p
     for p in "${perf_pids[@]}"; do
         wait "$p" 2>/dev/null || true
@@ -253,6 +265,7 @@ run_mode() {
     row=$(jq -n --arg mode "$mode" --argjson mtu "$mtu" --argjson bytes "$bytes" --argjson bps "$bps" \
         --argjson ping_ms "${pings% *}" --argjson pings "${pings#* }" \
         --argjson c0 "[${c0// /,}]" --argjson c1 "[${c1// /,}]" \
+        --argjson msgs "$((${m1:-0} - ${m0:-0}))" --argjson duration "$DURATION" \
         --argjson ceil "$CEIL_MBIT" --argjson rtt "$RTT_MS" --argjson brk0 "$CEIL_BROKER_S_PER_GB" '
         ($bytes / 1e9) as $gb | [range(3) | ($c1[.] - $c0[.]) * 1000 | round / 1000] as $cpu |
         ([$cpu[0], $cpu[1]] | max / $gb) as $node |
@@ -262,7 +275,9 @@ run_mode() {
          node1_s_per_gb: ($cpu[0] / $gb), node2_s_per_gb: ($cpu[1] / $gb),
          node_s_per_gb: $node, broker_s_per_gb: ($cpu[2] / $gb),
          x_broker_cpu: (if $cpu[2] > 0 then $node / ($cpu[2] / $gb) else null end),
-         x_ceiling_broker_cpu: (if $brk0 > 0 then $node / $brk0 else null end)}') || return 1
+         x_ceiling_broker_cpu: (if $brk0 > 0 then $node / $brk0 else null end),
+         broker_msgs: $msgs, broker_msgs_per_s: ($msgs / $duration),
+         broker_us_per_msg: (if $msgs > 0 then $cpu[2] * 1e6 / $msgs else null end)}') || return 1
     ROWS+=("$row")
     stop_started "$n1"
     stop_started "$n2"
@@ -314,15 +329,17 @@ printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n' \
     "$(jq '.median_us / 1000' <<<"$RTT")" "$(jq '.p90_us / 1000' <<<"$RTT")"
 printf 'broker echo RTT (h1 -> h2 -> h1, 100 B, 20 ms apart): median %.3f ms, p90 %.3f ms\n\n' \
     "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$ECHO_RTT")"
-printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0
+printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s %9s %8s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0 brk_msg/s us/msg
 jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, .x_broker_rtt,
-    .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0)] | @tsv
+    .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0),
+    .broker_msgs_per_s, (.broker_us_per_msg // 0)] | @tsv
     else [.mode, "FAILED: " + .failure] | @tsv end' <<<"$RESULT" |
     awk -F'\t' 'NF == 2 { printf "%-10s %s\n", $1, $2; next }
-        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f %9.0f %8.1f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
 echo
 echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker echo RTT median;"
-echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's"
+echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's;"
+echo "brk_msg/s: PUBLISHes the broker received per second of the TCP run (\$SYS); us/msg: its CPU per one"
 
 mkdir -p "$(dirname "$JSON_OUT")"
 printf '%s\n' "$RESULT" >"$JSON_OUT"
