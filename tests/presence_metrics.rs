@@ -189,6 +189,11 @@ fn metrics_are_served_in_the_prometheus_text_format() {
     };
     assert!(value("mqtt_vpn_tx_packets_total{interface=\"mq0\"}") >= 1.0);
     assert!(value("mqtt_vpn_rx_packets_total{interface=\"mq0\"}") >= 1.0);
+    // Malformed status messages are counted, not silently skipped.
+    assert_eq!(
+        value("mqtt_vpn_status_messages_ignored_total{interface=\"mq0\"}"),
+        0.0
+    );
     assert_eq!(
         value("mqtt_vpn_broker_up{interface=\"mq0\",broker=\"tcp://198.18.1.1:1883\"}"),
         1.0

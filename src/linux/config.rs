@@ -187,6 +187,7 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A [`UsageError`] saying `message`.
 fn usage(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
@@ -224,6 +225,7 @@ impl BrokerUrl {
         )
     }
 
+    /// The host as a URL writes it (IPv6 in brackets).
     fn host_for_url(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -444,17 +446,65 @@ impl Settings {
     /// Applies defaults and checks everything; `random` picks the default
     /// client id.
     pub fn resolve(self, random: u32) -> Result<NodeConfig, UsageError> {
-        let settings = match &self.config {
-            Some(path) => {
-                let file = Self::from_file(path)?;
-                self.merge(file)
-            }
-            None => self,
-        };
+        let mut settings = self.with_config_file()?;
         let address = settings.address.ok_or_else(|| {
             usage("missing the node's VPN address: give -a <IPv4>, e.g. -a 10.0.1.1")
         })?;
-        let brokers: Vec<BrokerUrl> = match (settings.broker.as_slice(), settings.broker_listen) {
+        let brokers = settings.parse_brokers()?;
+        let wire = settings.wire_options()?;
+        let routes = settings.parse_routes()?;
+        let forward = settings.parse_forward()?;
+        let basics = settings.basics(address)?;
+        let logins = settings.take_logins()?;
+        let client_id = settings.take_client_id(random)?;
+        settings.check_interface()?;
+        let tls = settings.take_tls(&brokers)?;
+        Ok(NodeConfig {
+            interface: settings.interface,
+            address,
+            netmask: basics.netmask,
+            ipv6: settings.ipv6.map(|a| (a, basics.ipv6_prefix_len)),
+            brokers,
+            credentials: logins.credentials,
+            vpn_password: logins.vpn_password,
+            client_id,
+            reading_topics: settings.reading_topics,
+            prefix: basics.prefix,
+            mtu: basics.mtu,
+            keepalive: basics.keepalive,
+            tls,
+            broker_listen: settings.broker_listen,
+            broker_logins: logins.served,
+            debug: settings.debug,
+            offload: !settings.no_offload,
+            threads: basics.threads,
+            presence: !settings.no_presence,
+            control: settings.control,
+            metrics: settings.metrics,
+            wire_v2: wire.v2,
+            v1_peers: wire.v1_peers,
+            v1_password: wire.v1_password,
+            routes,
+            forward,
+        })
+    }
+
+    /// These settings, with what they leave open filled from the
+    /// `--config` file if one is given.
+    fn with_config_file(self) -> Result<Settings, UsageError> {
+        match &self.config {
+            Some(path) => {
+                let file = Self::from_file(path)?;
+                Ok(self.merge(file))
+            }
+            None => Ok(self),
+        }
+    }
+
+    /// The brokers, each named once: the `-b` URLs, or the in-process
+    /// broker when only `--broker-listen` is given.
+    fn parse_brokers(&self) -> Result<Vec<BrokerUrl>, UsageError> {
+        let brokers: Vec<BrokerUrl> = match (self.broker.as_slice(), self.broker_listen) {
             ([], Some(listen)) => vec![local_broker_url(listen)],
             ([], None) => {
                 return Err(usage(
@@ -473,14 +523,20 @@ impl Settings {
                 twice.1
             )));
         }
-        let wire_v2 = match settings.wire.as_deref() {
+        Ok(brokers)
+    }
+
+    /// The wire format to send (`--wire`), the v1-only peers and their
+    /// password, checked against each other and the VPN password.
+    fn wire_options(&self) -> Result<WireOptions, UsageError> {
+        let v2 = match self.wire.as_deref() {
             None | Some("v1") => false,
             Some("v2") => true,
             Some(other) => {
                 return Err(usage(format!("--wire {other}: use v1 or v2")));
             }
         };
-        let v1_peers = settings
+        let v1_peers = self
             .v1_peers
             .iter()
             .map(|s| {
@@ -488,50 +544,63 @@ impl Settings {
                     .map_err(|e| usage(format!("--v1-peer {s}: {e} (expected e.g. 10.0.1.0/24)")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if wire_v2
-            && settings
+        if v2
+            && self
                 .vpn_password
                 .as_ref()
                 .is_none_or(|p| p.expose().is_empty())
-            && settings.vpn_password_file.is_none()
+            && self.vpn_password_file.is_none()
         {
             return Err(usage(
                 "--wire v2 needs a VPN password (-k): v2 is always sealed",
             ));
         }
-        if !v1_peers.is_empty() && !wire_v2 {
+        if !v1_peers.is_empty() && !v2 {
             return Err(usage("--v1-peer only makes sense with --wire v2"));
         }
-        if settings.v1_password_file.is_some() && v1_peers.is_empty() {
+        if self.v1_password_file.is_some() && v1_peers.is_empty() {
             return Err(usage(
                 "--v1-password-file is the password of --v1-peer nodes: give --v1-peer too",
             ));
         }
         let v1_password = secret(
             None,
-            settings.v1_password_file.clone(),
+            self.v1_password_file.clone(),
             "v1",
             "MQTT_VPN_V1_PASSWORD",
         )?;
-        let routes = settings
-            .routes
-            .iter()
-            .map(|s| parse_route(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let forward = settings
-            .forward
+        Ok(WireOptions {
+            v2,
+            v1_peers,
+            v1_password,
+        })
+    }
+
+    /// The `--route` entries.
+    fn parse_routes(&self) -> Result<Vec<tunnel::Route>, UsageError> {
+        self.routes.iter().map(|s| parse_route(s)).collect()
+    }
+
+    /// The `--forward` networks.
+    fn parse_forward(&self) -> Result<Vec<tunnel::Subnet>, UsageError> {
+        self.forward
             .iter()
             .map(|s| {
                 s.parse::<tunnel::Subnet>().map_err(|e| {
                     usage(format!("--forward {s}: {e} (expected e.g. 192.168.4.0/24)"))
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let threads = settings.threads.unwrap_or(1);
+            .collect()
+    }
+
+    /// The settings with plain defaults and ranges, checked in turn (with
+    /// the node's `address`, which must be unicast, after the netmask).
+    fn basics(&self, address: Ipv4Addr) -> Result<Basics, UsageError> {
+        let threads = self.threads.unwrap_or(1);
         if threads == 0 || threads > 16 {
             return Err(usage(format!("--threads {threads} is out of range 1..=16")));
         }
-        let netmask = settings.netmask.unwrap_or(tunnel::DEFAULT_NETMASK);
+        let netmask = self.netmask.unwrap_or(tunnel::DEFAULT_NETMASK);
         if !tunnel::is_contiguous_netmask(netmask) {
             return Err(usage(format!(
                 "netmask {netmask} is not contiguous: use e.g. -m 255.255.255.0"
@@ -542,57 +611,59 @@ impl Settings {
                 "{address} cannot be a node's address: pick a unicast address"
             )));
         }
-        let prefix = settings
+        let prefix = self
             .prefix
+            .clone()
             .unwrap_or_else(|| topic::DEFAULT_PREFIX.to_owned());
         validate_prefix(&prefix).map_err(|e| usage(format!("invalid --prefix '{prefix}': {e}")))?;
-        let mtu = settings.mtu.unwrap_or(tunnel::DEFAULT_MTU as u16);
+        let mtu = self.mtu.unwrap_or(tunnel::DEFAULT_MTU as u16);
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(usage(format!(
                 "--mtu {mtu} is out of range {MIN_MTU}..={MAX_MTU}"
             )));
         }
-        let keepalive = settings.keepalive.unwrap_or(20);
+        let keepalive = self.keepalive.unwrap_or(20);
         if keepalive < 5 {
             return Err(usage(format!(
                 "--keepalive {keepalive} is too short: use at least 5 seconds"
             )));
         }
-        let prefix_len = settings.ipv6_prefix_len.unwrap_or(64);
-        if prefix_len == 0 || prefix_len > 128 {
+        let ipv6_prefix_len = self.ipv6_prefix_len.unwrap_or(64);
+        if ipv6_prefix_len == 0 || ipv6_prefix_len > 128 {
             return Err(usage(format!(
-                "-x {prefix_len}: an IPv6 prefix length is 1..=128"
+                "-x {ipv6_prefix_len}: an IPv6 prefix length is 1..=128"
             )));
         }
+        Ok(Basics {
+            threads,
+            netmask,
+            prefix,
+            mtu,
+            keepalive,
+            ipv6_prefix_len,
+        })
+    }
+
+    /// Takes the passwords (inline or from their files) and works out the
+    /// logins: the served broker's, and the node's own (by default the
+    /// first served login when the node uses only its own broker).
+    fn take_logins(&mut self) -> Result<Logins, UsageError> {
         let broker_password = secret(
-            settings.broker_password,
-            settings.broker_password_file,
+            self.broker_password.take(),
+            self.broker_password_file.take(),
             "broker",
             "MQTT_VPN_BROKER_PASSWORD",
         )?;
         let vpn_password = secret(
-            settings.vpn_password,
-            settings.vpn_password_file,
+            self.vpn_password.take(),
+            self.vpn_password_file.take(),
             "VPN",
             "MQTT_VPN_PASSWORD",
         )?;
-        let broker_logins = match &settings.broker_auth_file {
-            Some(path) if settings.broker_listen.is_some() => Some(read_logins(path)?),
-            Some(_) => return Err(usage("--broker-auth-file needs --broker-listen")),
-            None => None,
-        };
-        if let Some(listen) = settings.broker_listen {
-            if !listen.ip().is_loopback() && broker_logins.is_none() && !settings.broker_open {
-                return Err(usage(format!(
-                    "--broker-listen {listen} would serve every host that reaches it without a login: \
-                     give --broker-auth-file FILE (user:password lines), listen on 127.0.0.1, \
-                     or say --broker-open"
-                )));
-            }
-        }
+        let served = self.served_logins()?;
         // The node logs in to its own broker as the first user.
-        let (user, broker_password) = match (&broker_logins, settings.user) {
-            (Some(logins), None) if settings.broker.is_empty() && broker_password.is_none() => {
+        let (user, broker_password) = match (&served, self.user.take()) {
+            (Some(logins), None) if self.broker.is_empty() && broker_password.is_none() => {
                 let (user, password) = &logins[0];
                 (Some(user.clone()), Some(password.clone()))
             }
@@ -603,23 +674,63 @@ impl Settings {
             (None, Some(_)) => return Err(usage("a broker password (-p) needs a user name (-u)")),
             (None, None) => None,
         };
-        let client_id = settings
+        Ok(Logins {
+            credentials,
+            vpn_password: vpn_password.unwrap_or_default(),
+            served,
+        })
+    }
+
+    /// The served broker's logins (`--broker-auth-file`), which a broker
+    /// served beyond loopback needs unless `--broker-open` is given.
+    fn served_logins(&self) -> Result<Option<Vec<(String, Secret)>>, UsageError> {
+        let logins = match &self.broker_auth_file {
+            Some(path) if self.broker_listen.is_some() => Some(read_logins(path)?),
+            Some(_) => return Err(usage("--broker-auth-file needs --broker-listen")),
+            None => None,
+        };
+        if let Some(listen) = self.broker_listen {
+            if !listen.ip().is_loopback() && logins.is_none() && !self.broker_open {
+                return Err(usage(format!(
+                    "--broker-listen {listen} would serve every host that reaches it without a login: \
+                     give --broker-auth-file FILE (user:password lines), listen on 127.0.0.1, \
+                     or say --broker-open"
+                )));
+            }
+        }
+        Ok(logins)
+    }
+
+    /// Takes the MQTT client id: `-n`, or `MQTT_VPN_<random>`.
+    fn take_client_id(&mut self, random: u32) -> Result<String, UsageError> {
+        let client_id = self
             .client_id
+            .take()
             .unwrap_or_else(|| crate::mqtt::Options::default_client_id(random));
         if client_id.is_empty() || client_id.len() > 65535 {
             return Err(usage("the client id (-n) must be 1 to 65535 bytes"));
         }
-        if let Some(name) = &settings.interface {
+        Ok(client_id)
+    }
+
+    /// Checks the TUN interface name asked for, if any.
+    fn check_interface(&self) -> Result<(), UsageError> {
+        if let Some(name) = &self.interface {
             if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
                 return Err(usage(format!(
                     "interface name '{name}' is not valid: 1 to 15 characters, no '/' or spaces"
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Takes the TLS settings, refused when none of `brokers` uses TLS.
+    fn take_tls(&mut self, brokers: &[BrokerUrl]) -> Result<TlsSettings, UsageError> {
         let tls = TlsSettings {
-            ca_file: settings.ca_file,
-            client_auth: settings.client_cert.zip(settings.client_key),
-            insecure: settings.insecure,
+            ca_file: self.ca_file.take(),
+            client_auth: self.client_cert.take().zip(self.client_key.take()),
+            insecure: self.insecure,
         };
         let tls_used = brokers
             .iter()
@@ -630,35 +741,45 @@ impl Settings {
                 brokers[0]
             )));
         }
-        Ok(NodeConfig {
-            interface: settings.interface,
-            address,
-            netmask,
-            ipv6: settings.ipv6.map(|a| (a, prefix_len)),
-            brokers,
-            credentials,
-            vpn_password: vpn_password.unwrap_or_default(),
-            client_id,
-            reading_topics: settings.reading_topics,
-            prefix,
-            mtu,
-            keepalive,
-            tls,
-            broker_listen: settings.broker_listen,
-            broker_logins,
-            debug: settings.debug,
-            offload: !settings.no_offload,
-            threads,
-            presence: !settings.no_presence,
-            control: settings.control,
-            metrics: settings.metrics,
-            wire_v2,
-            v1_peers,
-            v1_password,
-            routes,
-            forward,
-        })
+        Ok(tls)
     }
+}
+
+/// The wire settings, checked: the format sent and the peers that only
+/// read v1.
+struct WireOptions {
+    /// Send wire v2 (and read both).
+    v2: bool,
+    /// Peers that only speak wire v1.
+    v1_peers: Vec<tunnel::Subnet>,
+    /// Their password, if not the VPN password.
+    v1_password: Option<Secret>,
+}
+
+/// The settings with plain defaults and ranges, checked.
+struct Basics {
+    /// Runtime worker threads.
+    threads: u8,
+    /// The VPN netmask.
+    netmask: Ipv4Addr,
+    /// Topic prefix.
+    prefix: String,
+    /// Interface MTU.
+    mtu: u16,
+    /// MQTT keepalive in seconds.
+    keepalive: u16,
+    /// Prefix length of the interface's IPv6 address.
+    ipv6_prefix_len: u8,
+}
+
+/// The passwords and logins, checked.
+struct Logins {
+    /// The node's broker login.
+    credentials: Option<(String, Secret)>,
+    /// VPN password; empty means plain mode.
+    vpn_password: Secret,
+    /// The in-process broker's logins.
+    served: Option<Vec<(String, Secret)>>,
 }
 
 /// `CIDR=VIA`, e.g. `192.168.4.0/24=10.0.1.7`.
@@ -690,8 +811,8 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
-/// The URL of the in-process broker as seen from this host.
-/// `user:password` lines (blank lines and `#` comments skipped).
+/// The served broker's logins: `user:password` lines (blank lines and `#`
+/// comments skipped).
 fn read_logins(path: &Path) -> Result<Vec<(String, Secret)>, UsageError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         usage(format!(
@@ -726,6 +847,7 @@ fn read_logins(path: &Path) -> Result<Vec<(String, Secret)>, UsageError> {
     Ok(logins)
 }
 
+/// The URL of the in-process broker as seen from this host.
 fn local_broker_url(listen: SocketAddr) -> BrokerUrl {
     let host = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
@@ -740,7 +862,6 @@ fn local_broker_url(listen: SocketAddr) -> BrokerUrl {
     }
 }
 
-/// A password given inline, or the first line of a file.
 /// A password: never shown by `Debug`, wiped from memory when dropped.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -777,6 +898,8 @@ impl Drop for Secret {
     }
 }
 
+/// The `what` password given inline or as the first line of `file` (not
+/// both); `env` is the variable an inline password may have come from.
 fn secret(
     inline: Option<Secret>,
     file: Option<PathBuf>,

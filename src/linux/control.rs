@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -71,9 +72,9 @@ pub struct Report {
 impl Sources {
     /// Takes a snapshot.
     pub fn report(&self) -> Report {
-        let (own, peers) = {
+        let (own, peers, status_ignored) = {
             let p = super::lock(&self.presence);
-            (p.own().clone(), p.peers().cloned().collect())
+            (p.own().clone(), p.peers().cloned().collect(), p.ignored())
         };
         let links = self
             .links
@@ -99,6 +100,7 @@ impl Sources {
                 driver.broker_unavailable,
             ),
             ("dropped_in_oversize".to_owned(), driver.oversize),
+            ("status_messages_ignored".to_owned(), status_ignored),
         ];
         for (direction, c, tag) in [
             (Direction::Outbound, &out, "out"),
@@ -182,27 +184,19 @@ impl Report {
     pub fn to_prometheus(&self) -> String {
         let mut s = String::new();
         let iface = escape(&self.interface);
-        let family = |s: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(
-                s,
-                "# HELP mqtt_vpn_{name} {help}\n# TYPE mqtt_vpn_{name} {kind}"
-            );
-        };
-        let dropped = |name: &str| -> Option<(&'static str, String)> {
-            if name == "dropped_broker_unavailable" {
-                return Some(("out", "broker_unavailable".to_owned()));
-            }
-            let (direction, reason) = if let Some(r) = name.strip_prefix("dropped_in_") {
-                ("in", r)
-            } else {
-                ("out", name.strip_prefix("dropped_out_")?)
-            };
-            Some((direction, reason.to_owned()))
-        };
+        self.write_counter_metrics(&mut s, &iface);
+        self.write_broker_metrics(&mut s, &iface);
+        self.write_peer_metrics(&mut s, &iface);
+        s
+    }
+
+    /// The counters: a family each, except the drops, which share one
+    /// family labelled by direction and reason.
+    fn write_counter_metrics(&self, s: &mut String, iface: &str) {
         for (name, value) in &self.counters {
-            if dropped(name).is_none() {
-                family(
-                    &mut s,
+            if drop_labels(name).is_none() {
+                write_family(
+                    s,
                     &format!("{name}_total"),
                     "counter",
                     &name.replace('_', " "),
@@ -210,79 +204,87 @@ impl Report {
                 let _ = writeln!(s, "mqtt_vpn_{name}_total{{interface=\"{iface}\"}} {value}");
             }
         }
-        family(
-            &mut s,
+        write_family(
+            s,
             "dropped_packets_total",
             "counter",
             "packets dropped, by direction and reason",
         );
         for (name, value) in &self.counters {
-            if let Some((direction, reason)) = dropped(name) {
+            if let Some((direction, reason)) = drop_labels(name) {
                 let _ = writeln!(
                     s,
                     "mqtt_vpn_dropped_packets_total{{interface=\"{iface}\",direction=\"{direction}\",reason=\"{reason}\"}} {value}"
                 );
             }
         }
-        family(
-            &mut s,
-            "broker_up",
-            "gauge",
-            "1 while the broker session is up",
+    }
+
+    /// The broker links: a family per figure, a sample per link.
+    fn write_broker_metrics(&self, s: &mut String, iface: &str) {
+        let plain = |value: String| Some((String::new(), value));
+        self.write_link_family(
+            s,
+            iface,
+            ("broker_up", "gauge", "1 while the broker session is up"),
+            |l| plain(u8::from(l.up).to_string()),
         );
-        for l in &self.links {
-            let _ = writeln!(
-                s,
-                "mqtt_vpn_broker_up{{interface=\"{iface}\",broker=\"{}\"}} {}",
-                escape(&l.url),
-                u8::from(l.up)
-            );
-        }
-        family(
-            &mut s,
-            "broker_sessions_total",
-            "counter",
-            "sessions the broker accepted",
+        self.write_link_family(
+            s,
+            iface,
+            (
+                "broker_sessions_total",
+                "counter",
+                "sessions the broker accepted",
+            ),
+            |l| plain(l.connects.to_string()),
         );
-        for l in &self.links {
-            let _ = writeln!(
-                s,
-                "mqtt_vpn_broker_sessions_total{{interface=\"{iface}\",broker=\"{}\"}} {}",
-                escape(&l.url),
-                l.connects
-            );
-        }
-        family(
-            &mut s,
-            "broker_rtt_seconds",
-            "gauge",
-            "last keepalive round trip",
+        self.write_link_family(
+            s,
+            iface,
+            ("broker_rtt_seconds", "gauge", "last keepalive round trip"),
+            |l| plain(format!("{:.3}", l.rtt_ms as f64 / 1000.0)),
         );
-        for l in &self.links {
-            let _ = writeln!(
-                s,
-                "mqtt_vpn_broker_rtt_seconds{{interface=\"{iface}\",broker=\"{}\"}} {:.3}",
-                escape(&l.url),
-                l.rtt_ms as f64 / 1000.0
-            );
-        }
-        family(
-            &mut s,
-            "broker_last_error_info",
-            "gauge",
-            "the last broker error, as a label",
+        self.write_link_family(
+            s,
+            iface,
+            (
+                "broker_last_error_info",
+                "gauge",
+                "the last broker error, as a label",
+            ),
+            |l| {
+                let e = l.last_error.as_ref()?;
+                Some((format!(",error=\"{}\"", escape(e)), "1".to_owned()))
+            },
         );
+    }
+
+    /// Writes the family `(name, kind, help)` with a sample per link:
+    /// `sample` gives the labels that follow `broker` and the value, or
+    /// `None` to leave the link out.
+    fn write_link_family(
+        &self,
+        s: &mut String,
+        iface: &str,
+        (name, kind, help): (&str, &str, &str),
+        sample: impl Fn(&LinkReport) -> Option<(String, String)>,
+    ) {
+        write_family(s, name, kind, help);
         for l in &self.links {
-            if let Some(e) = &l.last_error {
+            if let Some((labels, value)) = sample(l) {
                 let _ = writeln!(
                     s,
-                    "mqtt_vpn_broker_last_error_info{{interface=\"{iface}\",broker=\"{}\",error=\"{}\"}} 1",
-                    escape(&l.url),
-                    escape(e)
+                    "mqtt_vpn_{name}{{interface=\"{iface}\",broker=\"{}\"{labels}}} {value}",
+                    escape(&l.url)
                 );
             }
         }
-        family(&mut s, "peers", "gauge", "peers heard of, by state");
+    }
+
+    /// The peers heard of, online and offline.
+    fn write_peer_metrics(&self, s: &mut String, iface: &str) {
+        write_family(s, "peers", "gauge", "peers heard of, by state");
         let online = self.peers.iter().filter(|p| p.online).count();
         let _ = writeln!(
             s,
@@ -293,7 +295,28 @@ impl Report {
             "mqtt_vpn_peers{{interface=\"{iface}\",state=\"offline\"}} {}",
             self.peers.len() - online
         );
-        s
+    }
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of the metric family
+/// `mqtt_vpn_{name}`.
+fn write_family(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(
+        s,
+        "# HELP mqtt_vpn_{name} {help}\n# TYPE mqtt_vpn_{name} {kind}"
+    );
+}
+
+/// The `direction` and `reason` labels of a drop counter, by its name in a
+/// [`Report`]; `None` for the other counters.
+fn drop_labels(name: &str) -> Option<(&'static str, &str)> {
+    if name == "dropped_broker_unavailable" {
+        return Some(("out", "broker_unavailable"));
+    }
+    if let Some(reason) = name.strip_prefix("dropped_in_") {
+        Some(("in", reason))
+    } else {
+        Some(("out", name.strip_prefix("dropped_out_")?))
     }
 }
 
@@ -372,6 +395,7 @@ async fn accept_failed() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
+/// Removes the control socket at this path when the server stops.
 struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
@@ -432,45 +456,84 @@ async fn answer_scrape(mut stream: tokio::net::TcpStream, sources: Sources) {
     let _ = stream.shutdown().await;
 }
 
+/// Why `mqtt_vpn status` has no report to show.
+#[derive(Debug, Error)]
+pub enum StatusError {
+    /// No control socket in [`CONTROL_DIR`].
+    #[error(
+        "no running node: no control socket in {} (is mqtt_vpn running, and are you root?)",
+        CONTROL_DIR
+    )]
+    NoNode,
+    /// Several control sockets in [`CONTROL_DIR`], and none was named.
+    #[error(
+        "several nodes run ({}): pick one with -i <interface> or --control <socket>",
+        join_paths(.0)
+    )]
+    SeveralNodes(Vec<PathBuf>),
+    /// Nothing answers on the control socket.
+    #[error("cannot reach the node at {}: {source}", path.display())]
+    Unreachable {
+        /// The control socket.
+        path: PathBuf,
+        /// Why the connection failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The report could not be read.
+    #[error("reading from {}: {source}", path.display())]
+    Read {
+        /// The control socket.
+        path: PathBuf,
+        /// Why the read failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `paths`, comma-separated.
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `mqtt_vpn status`: reads the report of the node whose control socket is
 /// `socket`, or of the only node running when `None`.
-pub fn status(socket: Option<&Path>) -> Result<String, String> {
+pub fn status(socket: Option<&Path>) -> Result<String, StatusError> {
     let path = match socket {
         Some(p) => p.to_path_buf(),
-        None => {
-            let found: Vec<PathBuf> = std::fs::read_dir(CONTROL_DIR)
-                .map(|d| {
-                    d.filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            match found.as_slice() {
-                [one] => one.clone(),
-                [] => {
-                    return Err(format!(
-                        "no running node: no control socket in {CONTROL_DIR} (is mqtt_vpn running, and are you root?)"
-                    ));
-                }
-                many => {
-                    return Err(format!(
-                        "several nodes run ({}): pick one with -i <interface> or --control <socket>",
-                        many.iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
-        }
+        None => only_socket()?,
     };
-    let mut stream = std::os::unix::net::UnixStream::connect(&path)
-        .map_err(|e| format!("cannot reach the node at {}: {e}", path.display()))?;
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|source| {
+        StatusError::Unreachable {
+            path: path.clone(),
+            source,
+        }
+    })?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stream, &mut text)
-        .map_err(|e| format!("reading from {}: {e}", path.display()))?;
+        .map_err(|source| StatusError::Read { path, source })?;
     Ok(text)
+}
+
+/// The control socket in [`CONTROL_DIR`], when there is exactly one.
+fn only_socket() -> Result<PathBuf, StatusError> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(CONTROL_DIR)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.len() {
+        0 => Err(StatusError::NoNode),
+        1 => Ok(found.remove(0)),
+        _ => Err(StatusError::SeveralNodes(found)),
+    }
 }
 
 #[cfg(test)]

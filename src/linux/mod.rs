@@ -30,7 +30,8 @@ pub mod tun;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::task::JoinHandle;
 
 pub use config::{NodeConfig, Settings, UsageError};
 use node::SharedCounters;
@@ -60,9 +61,6 @@ pub enum RunError {
     /// TLS settings could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
-    /// The MQTT client failed in a way a reconnect cannot fix.
-    #[error("MQTT: {0}")]
-    Mqtt(String),
     /// The in-process broker could not start.
     #[error("{0}")]
     Broker(String),
@@ -83,6 +81,65 @@ pub enum RunError {
 
 /// Runs a node until SIGINT or SIGTERM. SIGUSR1 logs the counters.
 pub async fn run(config: NodeConfig) -> Result<(), RunError> {
+    let tunnel = core_tunnel(&config)?;
+    if let Some(listen) = config.broker_listen {
+        broker::spawn(
+            listen,
+            usize::from(config.mtu) + 4096,
+            config.broker_logins.as_deref(),
+        )?;
+    }
+    let tun = Arc::new(tun::open(&config)?);
+    let name = tun.name().unwrap_or_else(|_| "?".into());
+    tun::add_routes(&name, &config.routes);
+    log_start(&config, &tunnel, &name);
+    let shared = Arc::new(SharedCounters::default());
+    let presence = Arc::new(Mutex::new(own_presence(&config)));
+    let links = BrokerLinks::new(&config, &tunnel, &presence)?;
+    let duplicate = tunnel.is_sealed() && config.brokers.len() > 1;
+    // The sending half keeps the wire-v2 boot id, the receiving half the
+    // replay memory.
+    let (sending, receiving) = tunnel.split();
+    let outbound = tokio::spawn(node::outbound(
+        tun.clone(),
+        sending,
+        links.handles,
+        duplicate,
+        shared.clone(),
+    ));
+    let (stop, stop_rx) = mpsc::channel(1);
+    let inbound = tokio::spawn(node::inbound(
+        tun,
+        links.inbound,
+        receiving,
+        shared.clone(),
+        config.presence.then(|| presence.clone()),
+        stop_rx,
+    ));
+    let sources = control::Sources {
+        interface: name.clone(),
+        counters: shared.clone(),
+        links: links.reports,
+        presence,
+    };
+    let (control, metrics) = spawn_reports(&config, &name, sources);
+    let mut tasks = Tasks {
+        outbound,
+        inbound,
+        stop,
+        control,
+        metrics,
+    };
+    let mut signals = Signals::new()?;
+    let result = signals.wait(&mut tasks, &shared).await;
+    tasks.stop_all().await;
+    tracing::info!("stopped; counters: {}", shared.summary());
+    result
+}
+
+/// The core tunnel of `config`: with wire v2, its key (derived from the
+/// VPN password), a random boot id and the v1-only peers.
+fn core_tunnel(config: &NodeConfig) -> Result<crate::tunnel::Tunnel, RunError> {
     let mut tunnel_config = config.tunnel_config();
     if config.wire_v2 {
         let key = crate::wire2::Key::derive(
@@ -97,18 +154,12 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             tunnel_config = tunnel_config.with_v1_peer(*peer);
         }
     }
-    let tunnel =
-        crate::tunnel::Tunnel::new(tunnel_config).map_err(|e| RunError::Config(e.to_string()))?;
-    if let Some(listen) = config.broker_listen {
-        broker::spawn(
-            listen,
-            usize::from(config.mtu) + 4096,
-            config.broker_logins.as_deref(),
-        )?;
-    }
-    let tun = Arc::new(tun::open(&config)?);
-    let name = tun.name().unwrap_or_else(|_| "?".into());
-    tun::add_routes(&name, &config.routes);
+    crate::tunnel::Tunnel::new(tunnel_config).map_err(|e| RunError::Config(e.to_string()))
+}
+
+/// Logs the interface `name` coming up with the node's settings, and warns
+/// when packets travel unsealed.
+fn log_start(config: &NodeConfig, tunnel: &crate::tunnel::Tunnel, name: &str) {
     tracing::info!(
         "interface {name} up: {}/{} mtu {}, {} mode, offload {}, broker {}",
         config.address,
@@ -133,8 +184,11 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
              --vpn-password-file to seal them)"
         );
     }
-    let shared = Arc::new(SharedCounters::default());
-    let presence = Arc::new(Mutex::new(Presence::new(
+}
+
+/// This node's presence: its status as of now, online.
+fn own_presence(config: &NodeConfig) -> Presence {
+    Presence::new(
         &config.prefix,
         Status {
             node: config.client_id.clone(),
@@ -150,15 +204,64 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             mtu: config.mtu,
             since: Some(presence::unix_now()),
         },
-    )));
+    )
+}
+
+/// The parts of every broker link, in the order of the brokers.
+struct BrokerLinks {
+    /// For reports.
+    reports: Vec<Arc<node::LinkShared>>,
+    /// For the outbound task.
+    handles: Vec<node::LinkHandle>,
+    /// For the inbound task.
+    inbound: Vec<node::InboundLink>,
+}
+
+impl BrokerLinks {
+    /// A link per broker of `config`, each subscribed to the tunnel's
+    /// topics (and the status topics, with presence).
+    fn new(
+        config: &NodeConfig,
+        tunnel: &crate::tunnel::Tunnel,
+        presence: &Mutex<Presence>,
+    ) -> Result<Self, RunError> {
+        let (subscriptions, options) = subscriptions_and_options(config, tunnel, presence);
+        tracing::info!("subscriptions: {}", subscriptions.join(", "));
+        let mut links = Self {
+            reports: Vec::new(),
+            handles: Vec::new(),
+            inbound: Vec::new(),
+        };
+        for (index, url) in config.brokers.iter().enumerate() {
+            let mut link = Link::new(options.clone(), link_buffers(config))
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            link.set_filters(subscriptions.iter().map(String::as_str));
+            let connector = transport::Connector::new(url, &config.tls)?;
+            let parts = node::link(index, link, connector);
+            links.reports.push(parts.shared);
+            links.handles.push(parts.handle);
+            links.inbound.push(parts.inbound);
+        }
+        Ok(links)
+    }
+}
+
+/// The topic filters of every broker link and its session options; with
+/// presence, the status filter and the Last Will that says the node is
+/// offline.
+fn subscriptions_and_options(
+    config: &NodeConfig,
+    tunnel: &crate::tunnel::Tunnel,
+    presence: &Mutex<Presence>,
+) -> (Vec<String>, Options) {
     let mut subscriptions: Vec<String> = tunnel
         .subscriptions()
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect();
-    let mut options = session_options(&config);
+    let mut options = session_options(config);
     if config.presence {
-        let p = lock(&presence);
+        let p = lock(presence);
         subscriptions.push(p.filter());
         options.will = Some(WillOptions {
             topic: p.topic(),
@@ -166,51 +269,21 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             retain: true,
         });
     }
-    tracing::info!("subscriptions: {}", subscriptions.join(", "));
-    let brokers = &config.brokers;
-    let mut handles = Vec::new();
-    let mut link_reports = Vec::new();
-    let mut inbound_links = Vec::new();
-    for (index, url) in brokers.iter().enumerate() {
-        let mut link = Link::new(options.clone(), link_buffers(&config))
-            .map_err(|e| RunError::Config(e.to_string()))?;
-        link.set_filters(subscriptions.iter().map(String::as_str));
-        let connector = transport::Connector::new(url, &config.tls)?;
-        let parts = node::link(index, link, connector);
-        link_reports.push(parts.shared);
-        handles.push(parts.handle);
-        inbound_links.push(parts.inbound);
-    }
-    let duplicate = tunnel.is_sealed() && brokers.len() > 1;
-    // The sending half keeps the wire-v2 boot id, the receiving half the
-    // replay memory.
-    let (sending, receiving) = tunnel.split();
-    let mut outbound = tokio::spawn(node::outbound(
-        tun.clone(),
-        sending,
-        handles,
-        duplicate,
-        shared.clone(),
-    ));
-    let (stop, stop_rx) = mpsc::channel(1);
-    let mut inbound = tokio::spawn(node::inbound(
-        tun,
-        inbound_links,
-        receiving,
-        shared.clone(),
-        config.presence.then(|| presence.clone()),
-        stop_rx,
-    ));
-    let sources = control::Sources {
-        interface: name.clone(),
-        counters: shared.clone(),
-        links: link_reports,
-        presence,
-    };
+    (subscriptions, options)
+}
+
+/// Starts serving reports: the control socket (a failure there is only
+/// logged) and, with `--metrics`, the metrics listener (a task that never
+/// ends without it).
+fn spawn_reports(
+    config: &NodeConfig,
+    name: &str,
+    sources: control::Sources,
+) -> (JoinHandle<()>, JoinHandle<Result<(), RunError>>) {
     let socket = config
         .control
         .clone()
-        .unwrap_or_else(|| control::default_socket(&name));
+        .unwrap_or_else(|| control::default_socket(name));
     let control_task = tokio::spawn({
         let sources = sources.clone();
         async move {
@@ -219,36 +292,80 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             }
         }
     });
-    let mut metrics_task = match config.metrics {
+    let metrics_task = match config.metrics {
         Some(addr) => tokio::spawn(control::serve_metrics(addr, sources)),
         None => tokio::spawn(std::future::pending()),
     };
-    let signal_error = |e: std::io::Error| RunError::Runtime(format!("signal handler: {e}"));
-    let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
-    let mut usr1 = signal(SignalKind::user_defined1()).map_err(signal_error)?;
-    let result = loop {
-        tokio::select! {
-            _ = term.recv() => break Ok(()),
-            _ = int.recv() => break Ok(()),
-            _ = usr1.recv() => tracing::info!("counters: {}", shared.summary()),
-            r = &mut outbound => break task_result(r),
-            r = &mut inbound => break task_result(r),
-            r = &mut metrics_task => break task_result(r),
+    (control_task, metrics_task)
+}
+
+/// The tasks of a running node.
+struct Tasks {
+    /// TUN to brokers.
+    outbound: JoinHandle<Result<(), RunError>>,
+    /// Brokers to TUN.
+    inbound: JoinHandle<Result<(), RunError>>,
+    /// Asks the inbound task for a clean stop.
+    stop: mpsc::Sender<()>,
+    /// The control socket.
+    control: JoinHandle<()>,
+    /// The metrics listener (or a task that never ends).
+    metrics: JoinHandle<Result<(), RunError>>,
+}
+
+impl Tasks {
+    /// Stops every task: the inbound one cleanly if it still runs (an
+    /// offline status and a DISCONNECT to every broker, for up to two
+    /// seconds), the others at once.
+    async fn stop_all(&mut self) {
+        self.outbound.abort();
+        if !self.inbound.is_finished() {
+            let _ = self.stop.try_send(());
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.inbound).await;
         }
-    };
-    outbound.abort();
-    if !inbound.is_finished() {
-        // A clean stop: offline status and DISCONNECT to every broker.
-        let _ = stop.try_send(());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), &mut inbound).await;
+        self.inbound.abort();
+        self.control.abort();
+        self.metrics.abort();
+        let _ = (&mut self.control).await;
     }
-    inbound.abort();
-    control_task.abort();
-    metrics_task.abort();
-    let _ = control_task.await;
-    tracing::info!("stopped; counters: {}", shared.summary());
-    result
+}
+
+/// The signals a node handles.
+struct Signals {
+    /// SIGTERM: stop.
+    term: Signal,
+    /// SIGINT: stop.
+    int: Signal,
+    /// SIGUSR1: log the counters.
+    usr1: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    fn new() -> Result<Self, RunError> {
+        let signal_error = |e: std::io::Error| RunError::Runtime(format!("signal handler: {e}"));
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(signal_error)?,
+            int: signal(SignalKind::interrupt()).map_err(signal_error)?,
+            usr1: signal(SignalKind::user_defined1()).map_err(signal_error)?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT (`Ok`) or the end of a task other than
+    /// the control socket's (its outcome), logging the counters on SIGUSR1.
+    async fn wait(&mut self, tasks: &mut Tasks, shared: &SharedCounters) -> Result<(), RunError> {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => break Ok(()),
+                _ = self.int.recv() => break Ok(()),
+                _ = self.usr1.recv() => tracing::info!("counters: {}", shared.summary()),
+                r = &mut tasks.outbound => break task_result(r),
+                r = &mut tasks.inbound => break task_result(r),
+                r = &mut tasks.metrics => break task_result(r),
+            }
+        }
+    }
 }
 
 /// The MQTT session settings of every broker link: client id, login,
@@ -279,6 +396,8 @@ fn link_buffers(config: &NodeConfig) -> Buffers {
     }
 }
 
+/// The outcome of a task that ended: its own, or a runtime error if it
+/// panicked or was cancelled.
 fn task_result(r: Result<Result<(), RunError>, tokio::task::JoinError>) -> Result<(), RunError> {
     r.map_err(|e| RunError::Runtime(format!("task died: {e}")))?
 }

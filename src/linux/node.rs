@@ -21,10 +21,11 @@
 //! which is what status reports read.
 
 use std::future::poll_fn;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
@@ -117,6 +118,7 @@ struct CounterSync {
 }
 
 impl CounterSync {
+    /// Syncs the `direction` slot of `shared`.
     fn new(shared: Arc<SharedCounters>, direction: Direction) -> Self {
         Self {
             shared,
@@ -126,6 +128,8 @@ impl CounterSync {
         }
     }
 
+    /// Copies `counters` if the last copy is a period old, else notes them
+    /// as unflushed.
     fn maybe(&mut self, counters: &Counters) {
         if self.last.elapsed() >= COUNTER_PERIOD {
             self.flush(counters);
@@ -139,6 +143,7 @@ impl CounterSync {
         self.dirty.then(|| self.last + COUNTER_PERIOD)
     }
 
+    /// Copies `counters` now.
     fn flush(&mut self, counters: &Counters) {
         let slot = match self.direction {
             Direction::Outbound => &self.shared.outbound,
@@ -176,6 +181,7 @@ pub struct LinkShared {
 }
 
 impl LinkShared {
+    /// Records why the link failed.
     fn set_error(&self, why: &str) {
         *lock(&self.last_error) = Some(why.to_owned());
     }
@@ -307,7 +313,7 @@ pub async fn outbound(
     );
     let mut sync = CounterSync::new(shared.clone(), Direction::Outbound);
     loop {
-        let mut count = match reads.try_read(&tun) {
+        let count = match reads.try_read(&tun) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 sync.flush(publisher.tunnel().counters());
                 reads.read(&tun).await
@@ -326,46 +332,69 @@ pub async fn outbound(
         let Some(buffer) = pool.buffer(slot) else {
             continue;
         };
-        let mut framed = 0u64;
-        loop {
-            for packet in reads.packets(count) {
-                match publisher.push(packet, buffer) {
-                    Ok(()) => framed += 1,
-                    Err(PublishDrop::Random) => {
-                        return Err(RunError::Random("getrandom failed".into()));
-                    }
-                    Err(PublishDrop::Tunnel(reason)) => tracing::trace!(
-                        "dropped outbound packet of {} bytes: {reason}",
-                        packet.len()
-                    ),
-                }
-            }
-            if framed as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
-                break;
-            }
-            count = match reads.try_read(&tun) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                other => other.or_else(skip_bad_read)?,
-            };
-        }
+        let framed = fill_batch(&tun, &mut reads, &mut publisher, buffer, count)?;
         if framed > 0 {
-            let batch = pool.share(slot);
-            let mut queued = false;
-            for link in &links {
-                if link.shared.up.load(Ordering::Relaxed)
-                    && link.data.try_send(batch.clone()).is_ok()
-                {
-                    queued = true;
-                    if !duplicate {
-                        break;
-                    }
-                }
-            }
-            if !queued {
-                lock(&shared.driver).broker_unavailable += framed;
-            }
+            queue_batch(&links, pool.share(slot), duplicate, framed, &shared);
         }
         sync.maybe(publisher.tunnel().counters());
+    }
+}
+
+/// Seals and frames into `buffer` the `count` packets just read, then
+/// those of further reads as long as the TUN device has packets ready and
+/// the batch is not full; returns how many packets were framed.
+fn fill_batch(
+    tun: &AsyncDevice,
+    reads: &mut TunReads,
+    publisher: &mut Publisher,
+    buffer: &mut Vec<u8>,
+    mut count: usize,
+) -> Result<u64, RunError> {
+    let mut framed = 0u64;
+    loop {
+        for packet in reads.packets(count) {
+            match publisher.push(packet, buffer) {
+                Ok(()) => framed += 1,
+                Err(PublishDrop::Random) => {
+                    return Err(RunError::Random("getrandom failed".into()));
+                }
+                Err(PublishDrop::Tunnel(reason)) => tracing::trace!(
+                    "dropped outbound packet of {} bytes: {reason}",
+                    packet.len()
+                ),
+            }
+        }
+        if framed as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
+            return Ok(framed);
+        }
+        count = match reads.try_read(tun) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(framed),
+            other => other.or_else(skip_bad_read)?,
+        };
+    }
+}
+
+/// Queues `batch` (of `framed` packets) for the links that are up: every
+/// one when `duplicate`, else the first that takes it. When none takes it
+/// its packets count as dropped for want of a broker.
+fn queue_batch(
+    links: &[LinkHandle],
+    batch: Batch,
+    duplicate: bool,
+    framed: u64,
+    shared: &SharedCounters,
+) {
+    let mut queued = false;
+    for link in links {
+        if link.shared.up.load(Ordering::Relaxed) && link.data.try_send(batch.clone()).is_ok() {
+            queued = true;
+            if !duplicate {
+                break;
+            }
+        }
+    }
+    if !queued {
+        lock(&shared.driver).broker_unavailable += framed;
     }
 }
 
@@ -392,6 +421,7 @@ struct TunReads {
 }
 
 impl TunReads {
+    /// Buffers for packets of up to `mtu` bytes.
     fn new(mtu: usize) -> Self {
         // Enough packets for a 64 KB segment at the smallest MSS of this MTU.
         let count = (65_535 / mtu.saturating_sub(60).max(500) + 2).min(tun_rs::IDEAL_BATCH_SIZE);
@@ -402,19 +432,23 @@ impl TunReads {
         }
     }
 
+    /// Most packets one read returns.
     fn capacity(&self) -> usize {
         self.bufs.len()
     }
 
+    /// Waits for packets; returns how many were read.
     async fn read(&mut self, tun: &AsyncDevice) -> std::io::Result<usize> {
         tun.recv_multiple(&mut self.original, &mut self.bufs, &mut self.sizes, 0)
             .await
     }
 
+    /// Reads the packets ready, if any (else `WouldBlock`).
     fn try_read(&mut self, tun: &AsyncDevice) -> std::io::Result<usize> {
         tun.try_recv_multiple(&mut self.original, &mut self.bufs, &mut self.sizes, 0)
     }
 
+    /// The `count` packets of the last read.
     fn packets(&self, count: usize) -> impl Iterator<Item = &[u8]> {
         self.bufs
             .iter()
@@ -441,6 +475,7 @@ struct TunWrites {
 }
 
 impl TunWrites {
+    /// Buffers for packets of up to `mtu` bytes.
     fn new(mtu: usize) -> Self {
         let room = mtu + 1024;
         // GRO appends the segments of a flow to its first packet's buffer,
@@ -473,6 +508,7 @@ impl TunWrites {
         self.count == self.bufs.len()
     }
 
+    /// Writes the collected packets, if any (a failure is only logged).
     async fn flush(&mut self, tun: &AsyncDevice) {
         if self.count == 0 {
             return;
@@ -535,10 +571,15 @@ async fn writer(
     }
 }
 
+/// What woke the inbound task.
 enum Wake {
+    /// The node stops.
     Stop,
+    /// News from a link's tasks (`None`: the channel closed).
     News(Option<News>),
+    /// A read from the socket of link `.0` ended (with the bytes read).
     Read(usize, std::io::Result<usize>),
+    /// The timer fired (see [`next_wake`]).
     Timer,
 }
 
@@ -559,6 +600,31 @@ struct Common {
 }
 
 impl Common {
+    /// What the links share, its clock starting now; `news` is where the
+    /// links' tasks report.
+    fn new(
+        tun: Arc<AsyncDevice>,
+        tunnel: Receiver,
+        shared: Arc<SharedCounters>,
+        presence: SharedPresence,
+        news: mpsc::Sender<News>,
+    ) -> Self {
+        let status_prefix = presence
+            .as_ref()
+            .map(|p| lock(p).filter().trim_end_matches('+').to_owned());
+        Self {
+            writes: TunWrites::new(tunnel.config().mtu),
+            tun,
+            tunnel,
+            shared,
+            presence,
+            status_prefix,
+            news,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the task started: the links' clock.
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
@@ -569,92 +635,128 @@ impl Common {
 /// broker, and waits up to a second for the writers to send them.
 pub async fn inbound(
     tun: Arc<AsyncDevice>,
-    mut links: Vec<InboundLink>,
+    links: Vec<InboundLink>,
     tunnel: Receiver,
     shared: Arc<SharedCounters>,
     presence: SharedPresence,
     mut stop: mpsc::Receiver<()>,
 ) -> Result<(), RunError> {
     let (news, mut news_rx) = mpsc::channel(4 * links.len().max(1));
-    let status_prefix = presence
-        .as_ref()
-        .map(|p| lock(p).filter().trim_end_matches('+').to_owned());
-    let mut common = Common {
-        writes: TunWrites::new(tunnel.config().mtu),
-        tun,
-        tunnel,
-        shared: shared.clone(),
-        presence,
-        status_prefix,
-        news,
-        start: tokio::time::Instant::now(),
+    let mut task = InboundTask {
+        common: Common::new(tun, tunnel, shared.clone(), presence, news),
+        links,
+        buf: vec![0u8; READ_BUFFER],
+        sync: CounterSync::new(shared, Direction::Inbound),
+        first: 0,
     };
-    let mut buf = vec![0u8; READ_BUFFER];
-    let mut sync = CounterSync::new(shared, Direction::Inbound);
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
-    let mut first = 0;
     loop {
-        let now = common.now_ms();
-        for link in &mut links {
-            link.drive(&mut common, now);
+        let now = task.common.now_ms();
+        for link in &mut task.links {
+            link.drive(&mut task.common, now);
         }
-        timer.as_mut().reset(next_wake(&links, &common, &sync));
-        let wake = poll_fn(|cx| {
-            if stop.poll_recv(cx).is_ready() {
-                return Poll::Ready(Wake::Stop);
+        timer
+            .as_mut()
+            .reset(next_wake(&task.links, &task.common, &task.sync));
+        let wake = poll_fn(|cx| task.poll_wake(cx, &mut stop, &mut news_rx, timer.as_mut())).await;
+        if let ControlFlow::Break(result) = task.handle(wake).await {
+            return result;
+        }
+    }
+}
+
+/// The state of the inbound task.
+struct InboundTask {
+    /// What the links share.
+    common: Common,
+    /// Every broker link.
+    links: Vec<InboundLink>,
+    /// Where socket reads go.
+    buf: Vec<u8>,
+    /// Copies the inbound counters for reports.
+    sync: CounterSync,
+    /// The link whose socket is polled first, so that a busy broker cannot
+    /// starve the others.
+    first: usize,
+}
+
+impl InboundTask {
+    /// Polls for what should wake the task, in this order: `stop`, news
+    /// from the links' tasks, a broker socket (from link `first` on; not
+    /// those holding input, whose writers lag), the timer.
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        stop: &mut mpsc::Receiver<()>,
+        news: &mut mpsc::Receiver<News>,
+        timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Wake> {
+        if stop.poll_recv(cx).is_ready() {
+            return Poll::Ready(Wake::Stop);
+        }
+        if let Poll::Ready(news) = news.poll_recv(cx) {
+            return Poll::Ready(Wake::News(news));
+        }
+        let n = self.links.len();
+        for k in 0..n {
+            let i = (self.first + k) % n;
+            if !self.links[i].held.is_empty() {
+                continue; // backpressure: its writer lags
             }
-            if let Poll::Ready(news) = news_rx.poll_recv(cx) {
-                return Poll::Ready(Wake::News(news));
-            }
-            let n = links.len();
-            for k in 0..n {
-                let i = (first + k) % n;
-                if !links[i].held.is_empty() {
-                    continue; // backpressure: its writer lags
+            if let Some(reader) = self.links[i].reader.as_mut() {
+                let mut read = ReadBuf::new(&mut self.buf);
+                if let Poll::Ready(r) = Pin::new(reader).poll_read(cx, &mut read) {
+                    return Poll::Ready(Wake::Read(i, r.map(|()| read.filled().len())));
                 }
-                if let Some(reader) = links[i].reader.as_mut() {
-                    let mut read = ReadBuf::new(&mut buf);
-                    if let Poll::Ready(r) = Pin::new(reader).poll_read(cx, &mut read) {
-                        return Poll::Ready(Wake::Read(i, r.map(|()| read.filled().len())));
-                    }
-                }
             }
-            if timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Wake::Timer);
-            }
-            Poll::Pending
-        })
-        .await;
-        let now = common.now_ms();
+        }
+        if timer.poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        Poll::Pending
+    }
+
+    /// Does what `wake` asks; breaks with the task's outcome when it ends.
+    async fn handle(&mut self, wake: Wake) -> ControlFlow<Result<(), RunError>> {
+        let now = self.common.now_ms();
         match wake {
             Wake::Stop => {
-                goodbye(&mut links, common.presence.as_ref(), now).await;
-                return Ok(());
+                goodbye(&mut self.links, self.common.presence.as_ref(), now).await;
+                return ControlFlow::Break(Ok(()));
             }
-            Wake::News(None) => return Err(RunError::Runtime("link news channel closed".into())),
+            Wake::News(None) => {
+                return ControlFlow::Break(Err(RunError::Runtime(
+                    "link news channel closed".into(),
+                )));
+            }
             Wake::News(Some(news)) => {
                 let (News::Opened(i, ..) | News::WriteFailed(i, ..)) = news;
-                if let Some(link) = links.get_mut(i) {
-                    link.news(news, now, &common);
+                if let Some(link) = self.links.get_mut(i) {
+                    link.news(news, now, &self.common);
                 }
             }
-            Wake::Read(i, Ok(0)) => links[i].lost("the broker closed the connection".into(), now),
-            Wake::Read(i, Err(e)) => links[i].lost(format!("connection lost: {e}"), now),
+            Wake::Read(i, Ok(0)) => {
+                self.links[i].lost("the broker closed the connection".into(), now);
+            }
+            Wake::Read(i, Err(e)) => self.links[i].lost(format!("connection lost: {e}"), now),
             Wake::Read(i, Ok(n)) => {
-                first = (i + 1) % links.len();
-                links[i].feed(&buf[..n], &mut common, now).await;
-                common.writes.flush(&common.tun).await;
-                sync.maybe(common.tunnel.counters());
+                self.first = (i + 1) % self.links.len();
+                self.links[i]
+                    .feed(&self.buf[..n], &mut self.common, now)
+                    .await;
+                self.common.writes.flush(&self.common.tun).await;
+                self.sync.maybe(self.common.tunnel.counters());
             }
             Wake::Timer => {
-                for link in &mut links {
-                    link.timer(&mut common, now).await;
+                for link in &mut self.links {
+                    link.timer(&mut self.common, now).await;
                 }
-                common.writes.flush(&common.tun).await;
-                sync.flush(common.tunnel.counters());
+                self.common.writes.flush(&self.common.tun).await;
+                self.sync.flush(self.common.tunnel.counters());
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -709,6 +811,8 @@ impl InboundLink {
         }));
     }
 
+    /// The broker accepted the session: counts it and publishes this
+    /// node's status.
     fn connected(&mut self, common: &Common) {
         self.shared.up.store(true, Ordering::Relaxed);
         self.shared.connects.fetch_add(1, Ordering::Relaxed);
@@ -725,6 +829,7 @@ impl InboundLink {
         }
     }
 
+    /// The session is down: drops its I/O and records and logs why.
     fn down(&mut self, error: LinkError, retry_in_ms: u64, common: &Common) {
         self.close();
         let why = self.why.take().unwrap_or_else(|| match error {

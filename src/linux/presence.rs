@@ -90,13 +90,6 @@ impl Presence {
         format!("{}/{}", self.prefix, self.own.address)
     }
 
-    /// Whether `topic` is a status topic.
-    pub fn is_status_topic(&self, topic: &str) -> bool {
-        topic
-            .strip_prefix(self.prefix.as_str())
-            .is_some_and(|rest| rest.starts_with('/'))
-    }
-
     /// The retained message that says this node is up.
     pub fn online_message(&self) -> Vec<u8> {
         serde_json::to_vec(&self.own).unwrap_or_default()
@@ -189,9 +182,6 @@ mod tests {
         assert_eq!(back, *p.own());
         assert_eq!(p.topic(), "mqttip-status/10.0.1.1");
         assert_eq!(p.filter(), "mqttip-status/+");
-        assert!(p.is_status_topic("mqttip-status/10.0.1.9"));
-        assert!(!p.is_status_topic("mqttip/10.0.1.9"));
-        assert!(!p.is_status_topic("mqttip-statusx/1"));
     }
 
     #[test]
