@@ -203,3 +203,40 @@ fn serving_a_broker_beyond_loopback_needs_logins_or_an_explicit_open() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("expected user:password"), "{stderr}");
 }
+
+#[test]
+fn a_served_broker_certificate_needs_its_key_and_a_broker_to_serve() {
+    let base = ["-i", "mq9", "-a", "10.0.1.1", "-k", "pw"];
+    let (code, stderr) = run(&[
+        &base[..],
+        &[
+            "--broker-listen",
+            "127.0.0.1:1883",
+            "--broker-cert",
+            "/etc/hostname",
+        ],
+    ]
+    .concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--broker-cert and --broker-key go together"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[
+        &base[..],
+        &[
+            "-b",
+            "tcp://h",
+            "--broker-cert",
+            "/etc/hostname",
+            "--broker-key",
+            "/etc/hostname",
+        ],
+    ]
+    .concat());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--broker-cert needs --broker-listen"),
+        "{stderr}"
+    );
+}

@@ -190,3 +190,48 @@ fn a_websocket_broker_carries_the_tunnel() {
     let up = lab.host(1).ns.wait_for_ping(B, Duration::from_secs(15));
     assert!(up.is_some(), "no ping over WebSocket\n{}", lab.logs());
 }
+
+#[test]
+fn the_in_process_broker_serves_tls_and_nodes_verify_it() {
+    if !can_use_namespaces("served_broker_tls") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    let dir = lab.path("pki");
+    std::fs::create_dir_all(&dir).unwrap();
+    make_pki(&dir);
+    let (cert, key) = (pki(&lab, "server.pem"), pki(&lab, "server.key"));
+    lab.start_hub_with(
+        "pw",
+        &[
+            "--broker-open",
+            "--broker-cert",
+            &cert,
+            "--broker-key",
+            &key,
+        ],
+    );
+    let ca = pki(&lab, "ca.pem");
+    let port = support::BROKER_PORT;
+    lab.start_node_via(1, A, &url("ssl", 1, port), &["-k", "pw", "--ca-file", &ca]);
+    lab.start_node_via(2, B, &url("ssl", 2, port), &["-k", "pw", "--ca-file", &ca]);
+    assert!(
+        lab.host(1)
+            .ns
+            .wait_for_ping(B, Duration::from_secs(15))
+            .is_some(),
+        "no ping through the TLS hub\n{}",
+        lab.logs()
+    );
+    // A node speaking plain MQTT to the TLS port gets nowhere.
+    let mut plain = lab.node_in(&lab.host(1).ns);
+    plain.args(["-i", "mq1", "-a", "10.0.1.3", "-k", "pw", "-b"]);
+    plain.arg(url("tcp", 1, port));
+    let plain = lab.start(plain, "plain-node");
+    std::thread::sleep(Duration::from_secs(3));
+    let log = lab.proc(plain).log_text();
+    assert!(
+        !log.contains("connected to"),
+        "a plain client got a session from the TLS broker:\n{log}"
+    );
+}

@@ -4,17 +4,21 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use std::path::PathBuf;
+
+use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
 
 use super::RunError;
 
 /// Starts an MQTT 3.1.1 broker listening on `listen`, accepting messages up
 /// to `max_payload` bytes, from clients that log in as one of `logins`
-/// (`None`: no login asked). It runs until the process exits.
+/// (`None`: no login asked), over TLS with `tls` (certificate chain and
+/// key, PEM) if given. It runs until the process exits.
 pub fn spawn(
     listen: SocketAddr,
     max_payload: usize,
     logins: Option<&[(String, super::config::Secret)]>,
+    tls: Option<&(PathBuf, PathBuf)>,
 ) -> Result<(), RunError> {
     // Fail early and clearly if the address is taken; rumqttd would only log it.
     drop(std::net::TcpListener::bind(listen).map_err(|e| {
@@ -25,7 +29,11 @@ pub fn spawn(
     let server = ServerSettings {
         name: "mqtt-vpn".into(),
         listen,
-        tls: None,
+        tls: tls.map(|(cert, key)| TlsConfig::Rustls {
+            capath: None,
+            certpath: cert.display().to_string(),
+            keypath: key.display().to_string(),
+        }),
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
@@ -62,6 +70,7 @@ pub fn spawn(
             }
         })
         .map_err(|e| RunError::Broker(format!("cannot start the broker thread: {e}")))?;
-    tracing::info!("in-process broker listening on {listen}");
+    let scheme = if tls.is_some() { "TLS" } else { "plain TCP" };
+    tracing::info!("in-process broker listening on {listen} ({scheme})");
     Ok(())
 }

@@ -122,6 +122,13 @@ pub struct Settings {
     #[arg(long)]
     #[serde(default)]
     pub broker_open: bool,
+    /// Serve the broker over TLS with this certificate chain (PEM); needs
+    /// --broker-key. Nodes then use ssl://HOST:PORT.
+    #[arg(long, value_name = "FILE")]
+    pub broker_cert: Option<PathBuf>,
+    /// The served broker's private key (PEM), for --broker-cert.
+    #[arg(long, value_name = "FILE")]
+    pub broker_key: Option<PathBuf>,
     /// Read and write the TUN device without segmentation offload (one
     /// packet per system call). Offload is local to this host: the wire
     /// format is the same either way.
@@ -320,6 +327,8 @@ pub struct NodeConfig {
     pub broker_listen: Option<SocketAddr>,
     /// Its logins, user to password (`None`: no login asked).
     pub broker_logins: Option<Vec<(String, Secret)>>,
+    /// Its TLS certificate chain and key (`None`: plain TCP).
+    pub broker_tls: Option<(PathBuf, PathBuf)>,
     /// Debug logging.
     pub debug: bool,
     /// TUN segmentation offload (virtio-net header, GSO reads, GRO writes).
@@ -417,6 +426,8 @@ impl Settings {
             broker_listen: self.broker_listen.or(file.broker_listen),
             broker_auth_file: self.broker_auth_file.or(file.broker_auth_file),
             broker_open: self.broker_open || file.broker_open,
+            broker_cert: self.broker_cert.or(file.broker_cert),
+            broker_key: self.broker_key.or(file.broker_key),
             no_offload: self.no_offload || file.no_offload,
             threads: self.threads.or(file.threads),
             no_presence: self.no_presence || file.no_presence,
@@ -459,6 +470,7 @@ impl Settings {
         let client_id = settings.take_client_id(random)?;
         settings.check_interface()?;
         let tls = settings.take_tls(&brokers)?;
+        let broker_tls = settings.served_tls()?;
         Ok(NodeConfig {
             interface: settings.interface,
             address,
@@ -475,6 +487,7 @@ impl Settings {
             tls,
             broker_listen: settings.broker_listen,
             broker_logins: logins.served,
+            broker_tls,
             debug: settings.debug,
             offload: !settings.no_offload,
             threads: basics.threads,
@@ -699,6 +712,23 @@ impl Settings {
             }
         }
         Ok(logins)
+    }
+
+    /// The served broker's certificate and key, checked readable.
+    fn served_tls(&self) -> Result<Option<(PathBuf, PathBuf)>, UsageError> {
+        let (cert, key) = match (&self.broker_cert, &self.broker_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            _ => return Err(usage("--broker-cert and --broker-key go together")),
+        };
+        if self.broker_listen.is_none() {
+            return Err(usage("--broker-cert needs --broker-listen"));
+        }
+        for path in [cert, key] {
+            std::fs::metadata(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        }
+        Ok(Some((cert.clone(), key.clone())))
     }
 
     /// Takes the MQTT client id: `-n`, or `MQTT_VPN_<random>`.

@@ -87,6 +87,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
             listen,
             usize::from(config.mtu) + 4096,
             config.broker_logins.as_deref(),
+            config.broker_tls.as_ref(),
         )?;
     }
     let tun = Arc::new(tun::open(&config)?);
