@@ -95,5 +95,7 @@ if [[ -z ${MQTT_VPN_NO_DEB:-} ]]; then
       --output "$dist/mqtt-vpn_${version}-1_$arch.deb"
   done
 fi
-(cd "$dist" && sha256sum mqtt_vpn-"$version"-* mqtt-vpn_"$version"-* 2>/dev/null >SHA256SUMS || true)
-ls -l "$dist"
+cd "$dist"
+shopt -s nullglob
+sha256sum mqtt_vpn-"$version"-* mqtt-vpn_"$version"-*.deb >SHA256SUMS
+ls -l
