@@ -168,7 +168,7 @@ tunnel() {
   for n in $(seq ${#nodes[@]}); do
     grep -qi "panic" "$WORK"/node$n-*.log && bad "node $n panicked: $(grep -i panic "$WORK"/node$n-*.log)"
   done
-  ip netns exec "mqr-h2-$$" ip -br addr show mq0 >/dev/null 2>&1 && ok "aarch64 node made mq0 under qemu-aarch64" ||
+  ip netns exec "mqr-h2-$$" ip -br addr show mq0 >/dev/null 2>&1 && ok "aarch64 node made mq0 under qemu-aarch64: $(grep -ho 'interface mq0 up.*' "$WORK"/node2-*.log | head -n1)" ||
     bad "aarch64 node has no mq0: $(tail -n3 "$WORK"/node2-*.log)"
 }
 if [[ $(id -u) != 0 ]]; then
