@@ -75,6 +75,10 @@ for triple in "${targets[@]}"; do
       rustup component add rust-src --toolchain "$nightly"
     toolchain=("+$nightly"); build_std=(-Zbuild-std=std,panic_abort)
   fi
+  # Without rust-std there is no self-contained crt1.o/libc.a in the sysroot:
+  # zig's own musl crt and libc are linked instead.
+  flags_var=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_RUSTFLAGS
+  if ((${#build_std[@]})); then export "$flags_var=-C link-self-contained=no"; fi
   cargo "${toolchain[@]}" zigbuild --locked --profile dist --bin mqtt_vpn \
     --target "$triple" "${build_std[@]}"
   bin=$target_dir/$triple/dist/mqtt_vpn
