@@ -77,6 +77,8 @@ for triple in "${targets[@]}"; do
   fi
   # Without rust-std there is no self-contained crt1.o/libc.a in the sysroot:
   # zig's own musl crt and libc are linked instead.
+  # (rustc still passes -L for that absent directory: one harmless linker
+  # warning, "unable to open library directory".)
   flags_var=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_RUSTFLAGS
   if ((${#build_std[@]})); then export "$flags_var=-C link-self-contained=no"; fi
   cargo "${toolchain[@]}" zigbuild --locked --profile dist --bin mqtt_vpn \
