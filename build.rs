@@ -5,6 +5,9 @@
 //! clean. A cbindgen failure is a warning for a plain `cargo build` (the
 //! committed header still works); with `CI` or `MQTTIF_HEADER_REQUIRED` set
 //! it fails the build, so CI cannot pass with a stale header.
+//!
+//! It also hands the target triple to the crate as `MQTT_VPN_TARGET`, so
+//! `mqtt_vpn --version` says which build it is (`0.1.0 (aarch64-unknown-linux-musl)`).
 use std::env;
 use std::fs;
 use std::path::PathBuf;
@@ -17,6 +20,8 @@ fn main() {
     println!("cargo::rerun-if-changed=include/mqttif.h");
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=MQTTIF_HEADER_REQUIRED");
+    let target = env::var("TARGET").expect("set by cargo");
+    println!("cargo::rustc-env=MQTT_VPN_TARGET={target}");
 
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let required = env::var_os("CI").is_some() || env::var_os("MQTTIF_HEADER_REQUIRED").is_some();

@@ -27,7 +27,8 @@ pub const MIN_MTU: u16 = 576;
 #[derive(Debug, Default, Clone, Parser, Deserialize)]
 #[command(
     name = "mqtt_vpn",
-    version,
+    // `mqtt_vpn 0.1.0 (x86_64-unknown-linux-musl)`: the triple comes from build.rs.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("MQTT_VPN_TARGET"), ")"),
     about = "IP over an MQTT broker: a TUN interface whose packets travel as MQTT messages",
     after_help = "Example:\n  mqtt_vpn -i mq0 -a 10.0.1.1 -b tcp://broker.example:1883 -k secret\n\n\
                   Passwords can also come from MQTT_VPN_PASSWORD / MQTT_VPN_BROKER_PASSWORD\n\
