@@ -621,12 +621,13 @@ pub fn counters(node: &Proc) -> std::collections::BTreeMap<String, u64> {
     );
 }
 
-/// Opens a TCP connection from inside namespace `ns` (say, to the broker at
-/// `127.0.0.1:BROKER_PORT` in [`Lab::broker_ns`]), so the test process
-/// itself can speak to what runs there. A short-lived thread enters the
-/// namespace with `setns(2)` and connects; the socket stays in that
-/// namespace and can be used from any thread.
-pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+/// Runs `f` on a short-lived thread that has entered namespace `ns` with
+/// `setns(2)`: sockets it makes stay in that namespace and can be used
+/// from any thread.
+fn in_namespace<T: Send + 'static>(
+    ns: &Netns,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
     use std::os::fd::AsRawFd;
     unsafe extern "C" {
         fn setns(fd: std::os::raw::c_int, nstype: std::os::raw::c_int) -> std::os::raw::c_int;
@@ -637,36 +638,29 @@ pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std
         let handle = fs::File::open(&path)?;
         // SAFETY: `handle` is an open namespace file for the whole call;
         // setns only changes the network namespace of this thread, which
-        // ends after connecting.
+        // ends after `f`.
         if unsafe { setns(handle.as_raw_fd(), CLONE_NEWNET) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        f()
     })
     .join()
     .expect("namespace thread panicked")
 }
 
-/// Binds a TCP listener inside namespace `ns` (the way [`connect_in`]
-/// connects), so the test process can play a server there.
-pub fn listen_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use std::os::fd::AsRawFd;
-    unsafe extern "C" {
-        fn setns(fd: std::os::raw::c_int, nstype: std::os::raw::c_int) -> std::os::raw::c_int;
-    }
-    const CLONE_NEWNET: std::os::raw::c_int = 0x4000_0000;
-    let path = format!("/run/netns/{}", ns.name);
-    std::thread::spawn(move || {
-        let handle = fs::File::open(&path)?;
-        // SAFETY: as in `connect_in`: only this short-lived thread changes
-        // namespace; the socket stays in it.
-        if unsafe { setns(handle.as_raw_fd(), CLONE_NEWNET) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        std::net::TcpListener::bind(addr)
+/// Opens a TCP connection from inside namespace `ns` (say, to the broker at
+/// `127.0.0.1:BROKER_PORT` in [`Lab::broker_ns`]), so the test process
+/// itself can speak to what runs there.
+pub fn connect_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    in_namespace(ns, move || {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
     })
-    .join()
-    .expect("namespace thread panicked")
+}
+
+/// Binds a TCP listener inside namespace `ns`, so the test process can play
+/// a server there.
+pub fn listen_in(ns: &Netns, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    in_namespace(ns, move || std::net::TcpListener::bind(addr))
 }
 
 /// A TCP transfer of random bytes from host 1 to port 5001 of `dst` (a
