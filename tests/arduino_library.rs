@@ -85,27 +85,15 @@ fn parse_properties(text: &str) -> HashMap<String, String> {
 /// next `## `), one string each, comments removed.
 fn spec_prototypes() -> Vec<String> {
     let spec = repo_path("docs/c-api.md");
-    let text = arduino_code_blocks(&std::fs::read_to_string(&spec).expect("docs/c-api.md"));
+    let text = support::code_blocks_of_section(
+        &std::fs::read_to_string(&spec).expect("docs/c-api.md"),
+        "Arduino",
+    );
     strip_comments(&text)
         .split(';')
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|s| s.contains('('))
         .collect()
-}
-
-fn arduino_code_blocks(markdown: &str) -> String {
-    let section = markdown
-        .split("\n## ")
-        .find(|s| s.starts_with("Arduino"))
-        .expect("c-api.md has an `## Arduino` section");
-    section
-        .split("```")
-        .skip(1)
-        .step_by(2)
-        // Past the language tag of the fence.
-        .map(|block| block.split_once('\n').map_or("", |(_, code)| code))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// `ret name(T1 a, T2, ...)` as (ret, name, [T1, T2, ...]).

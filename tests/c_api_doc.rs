@@ -3,6 +3,8 @@
 //! `include/mqttif.h`, and every function, result code and platform
 //! callback the header declares is on the page.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 fn read(path: &str) -> String {
@@ -52,26 +54,13 @@ fn prototypes(c: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The code blocks of the page's "## C ABI" section.
-fn c_abi_section(markdown: &str) -> String {
-    let section = markdown
-        .split("\n## ")
-        .find(|s| s.starts_with("C ABI"))
-        .expect("docs/c-api.md has a `## C ABI` section");
-    section
-        .split("```")
-        .skip(1)
-        .step_by(2)
-        // Past the language tag of the fence.
-        .map(|block| block.split_once('\n').map_or("", |(_, code)| code))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn every_prototype_on_the_page_is_the_headers() {
     let header = prototypes(&read("include/mqttif.h"));
-    let page = prototypes(&c_abi_section(&read("docs/c-api.md")));
+    let page = prototypes(&support::code_blocks_of_section(
+        &read("docs/c-api.md"),
+        "C ABI",
+    ));
     assert!(
         page.len() >= 40,
         "read only {} prototypes from the page",
@@ -89,7 +78,10 @@ fn every_prototype_on_the_page_is_the_headers() {
 #[test]
 fn every_function_of_the_header_is_on_the_page() {
     let header = prototypes(&read("include/mqttif.h"));
-    let page = prototypes(&c_abi_section(&read("docs/c-api.md")));
+    let page = prototypes(&support::code_blocks_of_section(
+        &read("docs/c-api.md"),
+        "C ABI",
+    ));
     let missing: Vec<_> = header.keys().filter(|n| !page.contains_key(*n)).collect();
     assert!(
         header.len() >= 40,

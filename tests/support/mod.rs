@@ -753,3 +753,20 @@ impl Drop for TcpTransfer {
 
 /// The sha256 of nothing: what a listener that received no byte reports.
 pub const EMPTY_SHA256_PREFIX: &str = "e3b0c442";
+
+/// The code blocks of the `## <heading>` section of a Markdown page (such
+/// as docs/c-api.md), joined, without their fences and language tags.
+pub fn code_blocks_of_section(markdown: &str, heading: &str) -> String {
+    let section = markdown
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("the page has no `## {heading}` section"));
+    section
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        // Past the language tag of the fence.
+        .map(|block| block.split_once('\n').map_or("", |(_, code)| code))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
