@@ -79,7 +79,7 @@
 /**
  * How many drop reasons there are: the length of the drop arrays.
  */
-#define MQTT_IF_DROP_REASONS 12
+#define MQTT_IF_DROP_REASONS 13
 
 /**
  * Length of a key, in bytes.
@@ -240,7 +240,7 @@ enum mqtt_if_drop_reason
    */
   MQTT_IF_DROP_REPLAYED = 7,
   /**
-   * A wire v2 payload older than its sender's window.
+   * A wire v2 payload whose counter or epoch is too old.
    */
   MQTT_IF_DROP_TOO_OLD = 8,
   /**
@@ -248,7 +248,7 @@ enum mqtt_if_drop_reason
    */
   MQTT_IF_DROP_WRONG_VERSION = 9,
   /**
-   * Wire v2 without a boot id to seal under.
+   * Wire v2 without a set wall clock.
    */
   MQTT_IF_DROP_NO_BOOT_ID = 10,
   /**
@@ -256,6 +256,10 @@ enum mqtt_if_drop_reason
    * address, a broadcast, a multicast group or a reading topic's address.
    */
   MQTT_IF_DROP_NOT_FOR_THIS_NODE = 11,
+  /**
+   * A wire v2 payload from a new sender while the sender table is full.
+   */
+  MQTT_IF_DROP_SENDER_TABLE_FULL = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

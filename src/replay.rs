@@ -7,20 +7,24 @@
 //!   [`ReplayCache::memory_for`] gives its heap size: 12 bytes per entry
 //!   (8 for the fingerprint, 2 × 2 for the index at load factor ≤ 1/2), so
 //!   48 KiB for 4096 entries.
-//! - [`SenderWindows`] (wire v2, whose nonces carry a per-sender counter): for
-//!   each of up to `capacity` senders (by boot id), a [`CounterWindow`] of
-//!   [`WINDOW`] counters in the style of RFC 6479. The least recently
-//!   accepted sender is evicted when a new one arrives at a full table.
-//!   [`SenderWindows::memory_for`] gives its heap size.
+//! - [`SenderWindows`] (wire v2, whose nonces carry a time-stamped epoch id
+//!   and a counter): for each of up to `capacity` sender addresses, the
+//!   newest epoch heard and a [`CounterWindow`] of [`WINDOW`] counters in
+//!   the style of RFC 6479. Epochs older than the clock window
+//!   ([`is_fresh`]) are refused outright, so a slot is reused only once its
+//!   sender's epoch has gone stale. [`SenderWindows::memory_for`] gives its
+//!   heap size.
 //!
-//! Nothing is remembered until a payload has authenticated: callers check
-//! first ([`ReplayCache::contains`], [`SenderWindows::check`]), open the
-//! payload, and record it only if it opened ([`ReplayCache::insert`],
+//! Nothing is remembered until a payload has authenticated: callers open
+//! the payload, judge it ([`ReplayCache::contains`],
+//! [`SenderWindows::check`]: a v2 sender's address is the opened packet's
+//! source) and record it only then ([`ReplayCache::insert`],
 //! [`SenderWindows::accept`]). So forged traffic cannot evict anything.
 
 use alloc::vec::Vec;
 use core::fmt;
 use core::mem::size_of;
+use core::net::IpAddr;
 
 /// Largest [`ReplayCache`] capacity; larger requests are clamped to it.
 pub const MAX_CACHE_CAPACITY: usize = u16::MAX as usize;
@@ -285,35 +289,116 @@ impl CounterWindow {
     }
 }
 
-/// Length of a wire-v2 sender's boot id.
+/// Length of a wire-v2 epoch id (the "boot id" field of the header): the
+/// epoch's start in Unix seconds (8 bytes, big-endian), then 8 random bytes.
 pub const BOOT_ID_LEN: usize = 16;
+
+/// Seconds a sender seals under one epoch id before it starts the next.
+pub const EPOCH_SECONDS: u64 = 60;
+/// How far apart two nodes' wall clocks may be.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+/// Wall-clock readings before this (2020-01-01 00:00:00 UTC) mean the
+/// node's clock is not set yet: wire v2 neither seals nor accepts then.
+pub const MIN_CLOCK: u64 = 1_577_836_800;
+
+/// The start, in Unix seconds, of the epoch `id` names.
+pub fn epoch_start(id: &[u8; BOOT_ID_LEN]) -> u64 {
+    let mut start = [0u8; 8];
+    start.copy_from_slice(&id[..8]);
+    u64::from_be_bytes(start)
+}
+
+/// The id of an epoch starting at `start` (Unix seconds) with the random
+/// bytes `random`.
+pub fn epoch_id(start: u64, random: &[u8; 8]) -> [u8; BOOT_ID_LEN] {
+    let mut id = [0u8; BOOT_ID_LEN];
+    id[..8].copy_from_slice(&start.to_be_bytes());
+    id[8..].copy_from_slice(random);
+    id
+}
+
+/// Whether a payload of the epoch `id` may still be sent at `now`: its
+/// start lies between `now - EPOCH_SECONDS - CLOCK_SKEW_SECONDS` and
+/// `now + CLOCK_SKEW_SECONDS`. Anything older was captured at least that
+/// long ago (senders move to a new epoch every [`EPOCH_SECONDS`]).
+pub fn is_fresh(id: &[u8; BOOT_ID_LEN], now: u64) -> Result<(), EpochError> {
+    if now < MIN_CLOCK {
+        return Err(EpochError::NoClock);
+    }
+    let start = epoch_start(id);
+    let oldest = now.saturating_sub(EPOCH_SECONDS + CLOCK_SKEW_SECONDS);
+    if start < oldest || start > now.saturating_add(CLOCK_SKEW_SECONDS) {
+        return Err(EpochError::Stale);
+    }
+    Ok(())
+}
+
+/// Why [`SenderWindows`] refused a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochError {
+    /// The counter was refused by the sender's window.
+    Counter(CounterError),
+    /// The epoch started outside the clock window ([`is_fresh`]) or before
+    /// the newest epoch already accepted from this sender.
+    Stale,
+    /// The receiver's clock is not set ([`MIN_CLOCK`]).
+    NoClock,
+    /// Every slot holds a sender whose epoch is still fresh: this new
+    /// sender cannot be tracked, so it is not accepted.
+    TableFull,
+}
+
+impl From<CounterError> for EpochError {
+    fn from(e: CounterError) -> Self {
+        Self::Counter(e)
+    }
+}
+
+impl fmt::Display for EpochError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Counter(e) => e.fmt(f),
+            Self::Stale => f.write_str("epoch outside the clock window or superseded"),
+            Self::NoClock => f.write_str("wall clock not set"),
+            Self::TableFull => f.write_str("every sender slot holds a live sender"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EpochError {}
 
 #[derive(Debug, Clone)]
 struct Sender {
-    boot_id: [u8; BOOT_ID_LEN],
+    /// The packets' authenticated inner source address.
+    address: IpAddr,
+    /// The newest epoch accepted from it.
+    epoch: [u8; BOOT_ID_LEN],
     window: CounterWindow,
-    last_used: u64,
 }
 
-/// Wire v2: a [`CounterWindow`] for each of up to `capacity` senders, keyed
-/// by boot id. A new sender at a full table replaces the least recently
-/// accepted one, whose window is forgotten.
+/// Wire v2: for each of up to `capacity` sender addresses, the newest epoch
+/// accepted from it and a [`CounterWindow`] for that epoch.
+///
+/// The sender address is the inner source of the opened packet, so it is
+/// authenticated by the tag. One epoch per address: a newer epoch replaces
+/// the window, an older one is refused as [`EpochError::Stale`]. A slot is
+/// given to a new address only if one is free or holds an epoch that is no
+/// longer fresh ([`is_fresh`]); so replays can neither evict a live
+/// sender nor bring back an epoch it left.
 #[derive(Debug, Clone)]
 pub struct SenderWindows {
     senders: Vec<Sender>,
     capacity: usize,
-    /// Counts acceptances, to order senders by recency without a clock.
-    tick: u64,
 }
 
 impl SenderWindows {
     /// A table for up to `capacity` senders, allocated now. 0 tracks no
-    /// sender: every counter is accepted (no replay protection).
+    /// sender: every fresh payload is accepted (no replay protection).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             senders: Vec::with_capacity(capacity),
             capacity,
-            tick: 0,
         }
     }
 
@@ -337,43 +422,78 @@ impl SenderWindows {
         self.senders.is_empty()
     }
 
-    /// The window of the sender with `boot_id`, if it is tracked.
-    pub fn window(&self, boot_id: &[u8; BOOT_ID_LEN]) -> Option<&CounterWindow> {
+    /// The epoch and window tracked for `address`.
+    pub fn window(&self, address: IpAddr) -> Option<(&[u8; BOOT_ID_LEN], &CounterWindow)> {
         self.senders
             .iter()
-            .find(|s| &s.boot_id == boot_id)
-            .map(|s| &s.window)
+            .find(|s| s.address == address)
+            .map(|s| (&s.epoch, &s.window))
     }
 
-    /// Whether `counter` from `boot_id` may be accepted. A sender not
-    /// tracked (new, or evicted) may send any counter.
-    pub fn check(&self, boot_id: &[u8; BOOT_ID_LEN], counter: u64) -> Result<(), CounterError> {
-        self.window(boot_id).map_or(Ok(()), |w| w.check(counter))
-    }
-
-    /// Records `counter` from `boot_id` as accepted (after it authenticated).
-    pub fn accept(&mut self, boot_id: &[u8; BOOT_ID_LEN], counter: u64) {
-        if self.capacity == 0 {
-            return;
+    /// Whether `counter` of epoch `epoch` from `address` may be accepted at
+    /// `now` (Unix seconds).
+    pub fn check(
+        &self,
+        address: IpAddr,
+        epoch: &[u8; BOOT_ID_LEN],
+        counter: u64,
+        now: u64,
+    ) -> Result<(), EpochError> {
+        is_fresh(epoch, now)?;
+        match self.senders.iter().find(|s| s.address == address) {
+            Some(s) if &s.epoch == epoch => Ok(s.window.check(counter)?),
+            Some(s) if epoch > &s.epoch => Ok(()),
+            Some(_) => Err(EpochError::Stale),
+            None if self.capacity == 0 || self.has_room(now) => Ok(()),
+            None => Err(EpochError::TableFull),
         }
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(sender) = self.senders.iter_mut().find(|s| &s.boot_id == boot_id) {
-            sender.window.accept(counter);
-            sender.last_used = tick;
-            return;
+    }
+
+    /// A free slot, or one whose epoch is no longer fresh.
+    fn has_room(&self, now: u64) -> bool {
+        self.senders.len() < self.capacity
+            || self
+                .senders
+                .iter()
+                .any(|s| is_fresh(&s.epoch, now).is_err())
+    }
+
+    /// Judges `counter` of `epoch` from `address` ([`SenderWindows::check`])
+    /// and, if it passes, records it. Call it only for a payload that
+    /// authenticated.
+    pub fn accept(
+        &mut self,
+        address: IpAddr,
+        epoch: &[u8; BOOT_ID_LEN],
+        counter: u64,
+        now: u64,
+    ) -> Result<(), EpochError> {
+        self.check(address, epoch, counter, now)?;
+        if self.capacity == 0 {
+            return Ok(());
         }
         let sender = Sender {
-            boot_id: *boot_id,
+            address,
+            epoch: *epoch,
             window: CounterWindow::new(counter),
-            last_used: tick,
         };
-        if self.senders.len() < self.capacity {
+        if let Some(s) = self.senders.iter_mut().find(|s| s.address == address) {
+            if &s.epoch == epoch {
+                s.window.accept(counter);
+            } else {
+                *s = sender;
+            }
+        } else if self.senders.len() < self.capacity {
             // Within the capacity reserved at construction: no allocation.
             self.senders.push(sender);
-        } else if let Some(lru) = self.senders.iter_mut().min_by_key(|s| s.last_used) {
-            *lru = sender;
+        } else if let Some(s) = self
+            .senders
+            .iter_mut()
+            .find(|s| is_fresh(&s.epoch, now).is_err())
+        {
+            *s = sender;
         }
+        Ok(())
     }
 
     /// Forgets every sender.

@@ -29,8 +29,9 @@
 //! remembered by fingerprint in a [`ReplayCache`] of the last
 //! [`Config::replay_capacity`] payloads (12 bytes each, allocated when the
 //! tunnel gets a v1 key); an older replay gets through. Wire v2 payloads
-//! carry a counter and are judged by a per-sender window ([`SenderWindows`]),
-//! see [`Config::wire_v2`]. Plain mode has no nonce, counter or tag to
+//! carry a time-stamped epoch id and a counter, and are judged by the
+//! sender's newest epoch and a window of counters ([`SenderWindows`]); see
+//! [`Config::wire_v2`] and [`Tunnel::handle_clock`]. Plain mode has no nonce, counter or tag to
 //! judge: every plain message is delivered, replayed or not.
 //!
 //! ## Wire v2 and v1 peers
@@ -46,15 +47,21 @@
 //! use mqttvpn::tunnel::{Config, Tunnel};
 //! use mqttvpn::wire2;
 //!
-//! // Once per start: the slow key derivation, and a fresh random boot id.
+//! // Once per start: the slow key derivation.
 //! let key = wire2::Key::derive(b"pw", b"mqttip").unwrap();
-//! let boot_id = [0x5e; wire2::BOOT_ID_LEN]; // a CSPRNG's output in a driver
 //! let config = Config::new(Ipv4Addr::new(10, 0, 1, 1))
 //!     .with_password(b"pw") // keep v1 for the C nodes
-//!     .with_wire_v2(key, boot_id)
+//!     .with_wire_v2(key)
 //!     .with_v1_peer("10.0.1.7/32".parse().unwrap());
-//! let tunnel = Tunnel::new(config).unwrap();
-//! assert_eq!(tunnel.boot_id(), Some(boot_id));
+//! let mut tunnel = Tunnel::new(config).unwrap();
+//! // v2 needs the wall clock: the driver passes it in, in Unix seconds.
+//! tunnel.handle_clock(1_800_000_000);
+//! let packet = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 1, 1, 10, 0, 1, 2];
+//! let mut payload = [0u8; 128];
+//! // The first packet starts an epoch: its start time and 8 of these random bytes.
+//! tunnel.handle_outbound(&packet, &[0x5e; 24], &mut payload).unwrap();
+//! let epoch = tunnel.epoch_id().unwrap();
+//! assert_eq!(wire2::epoch_start(&epoch), 1_800_000_000);
 //! ```
 //!
 //! ## Routes
@@ -70,7 +77,9 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::ip::IpHeader;
-use crate::replay::{CounterError, ReplayCache, SenderWindows};
+use crate::replay::{
+    CounterError, EPOCH_SECONDS, EpochError, MIN_CLOCK, ReplayCache, SenderWindows,
+};
 use crate::topic::{self, Topic, TopicError};
 use crate::wire::{self, Key, NONCE_LEN, OpenError};
 use crate::wire2::{self, BOOT_ID_LEN};
@@ -130,9 +139,9 @@ pub fn is_contiguous_netmask(netmask: Ipv4Addr) -> bool {
 /// 4096 (48 KiB) with `std`, 256 (3 KiB) on the bare-metal build.
 pub const DEFAULT_REPLAY_CAPACITY: usize = if cfg!(feature = "std") { 4096 } else { 256 };
 
-/// Wire-v2 senders tracked for replay detection unless configured: 64 with
-/// `std`, 16 on the bare-metal build ([`SenderWindows::memory_for`]: 168
-/// bytes each).
+/// Wire-v2 sender addresses tracked for replay detection unless
+/// configured: 64 with `std`, 16 on the bare-metal build
+/// ([`SenderWindows::memory_for`] gives the bytes).
 pub const DEFAULT_V2_SENDERS: usize = if cfg!(feature = "std") { 64 } else { 16 };
 
 /// What a node needs to speak wire v2.
@@ -140,10 +149,6 @@ pub const DEFAULT_V2_SENDERS: usize = if cfg!(feature = "std") { 64 } else { 16 
 pub struct WireV2 {
     /// The v2 key, [`wire2::Key::derive`]d once from the password.
     pub key: wire2::Key,
-    /// Fresh random bytes for each start of the node (CSPRNG output). The
-    /// packet counter starts at 0 for each boot id, so a boot id must never
-    /// be used twice.
-    pub boot_id: [u8; BOOT_ID_LEN],
 }
 
 /// What one node is: its address, subnet, topic prefix and key.
@@ -180,8 +185,10 @@ pub struct Config {
     /// With wire v2: peers that only speak v1, which are sent v1. While it is
     /// not empty, the broadcast topics are sent v1 too (every node reads them).
     pub v1_peers: Vec<Subnet>,
-    /// With wire v2: senders whose replay windows are kept (168 bytes each,
-    /// allocated once; least recently heard evicted first).
+    /// With wire v2: sender addresses whose newest epoch and replay window
+    /// are kept (allocated once; a slot is reused only when its sender's
+    /// epoch has gone stale, so size it for every address that talks to the
+    /// node within two minutes).
     pub v2_senders: usize,
     /// Networks this node forwards to (a gateway's LAN): received packets
     /// for them are delivered to the interface. Packets for any other
@@ -224,10 +231,10 @@ impl Config {
         self
     }
 
-    /// Speaks wire v2 with `key` under `boot_id` (fresh random bytes for
-    /// this start). Keep [`Config::with_password`] to also speak v1.
-    pub fn with_wire_v2(mut self, key: wire2::Key, boot_id: [u8; BOOT_ID_LEN]) -> Self {
-        self.wire_v2 = Some(WireV2 { key, boot_id });
+    /// Speaks wire v2 with `key`. Keep [`Config::with_password`] to also
+    /// speak v1. v2 needs the wall clock ([`Tunnel::handle_clock`]).
+    pub fn with_wire_v2(mut self, key: wire2::Key) -> Self {
+        self.wire_v2 = Some(WireV2 { key });
         self
     }
 
@@ -300,12 +307,14 @@ pub enum DropReason {
     /// or a v2 counter already seen from its sender.
     Replayed,
     /// A v2 payload whose counter is a whole window behind its sender's
-    /// newest ([`crate::replay::WINDOW`]).
+    /// newest ([`crate::replay::WINDOW`]), or whose epoch is older than the
+    /// clock window or than the newest epoch accepted from its sender.
     TooOld,
     /// A sealed payload of a wire version this node has no key for: v2 at a
     /// node without wire v2, v1 at a v2 node without a v1 password.
     WrongVersion,
-    /// Wire v2 cannot send: no boot id, or its counter is exhausted.
+    /// Wire v2 without a set wall clock ([`Tunnel::handle_clock`]): it can
+    /// neither seal nor judge a payload's age.
     NoBootId,
     /// A packet whose inner destination is not this node: not its address,
     /// a broadcast, a multicast group, a reading topic's address or a
@@ -313,11 +322,15 @@ pub enum DropReason {
     /// key holder could make a node with IP forwarding relay packets into
     /// its LAN.
     NotForThisNode,
+    /// A v2 payload from a sender address not tracked yet while every slot
+    /// of [`Config::v2_senders`] holds a sender heard within the clock
+    /// window: it cannot be judged later, so it is not accepted now.
+    SenderTableFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::Malformed,
         Self::MulticastNotCarried,
         Self::TooLarge,
@@ -330,6 +343,7 @@ impl DropReason {
         Self::WrongVersion,
         Self::NoBootId,
         Self::NotForThisNode,
+        Self::SenderTableFull,
     ];
 
     /// The name as a C string (for the C ABI's `mqtt_if_drop_reason_str`).
@@ -347,6 +361,7 @@ impl DropReason {
             Self::WrongVersion => c"wrong_version",
             Self::NoBootId => c"no_boot_id",
             Self::NotForThisNode => c"not_for_this_node",
+            Self::SenderTableFull => c"sender_table_full",
         }
     }
 
@@ -372,10 +387,11 @@ impl fmt::Display for DropReason {
             Self::TooShort => "sealed payload too short",
             Self::DecryptFailed => "payload does not decrypt (wrong password or forged)",
             Self::Replayed => "payload already received (replayed)",
-            Self::TooOld => "v2 counter older than the sender's replay window",
+            Self::TooOld => "v2 counter or epoch too old",
             Self::WrongVersion => "sealed with a wire version this node has no key for",
-            Self::NoBootId => "wire v2 has no boot id to send with",
+            Self::NoBootId => "wire v2 without a wall clock",
             Self::NotForThisNode => "inner destination is not this node",
+            Self::SenderTableFull => "v2 sender table full",
         })
     }
 }
@@ -447,10 +463,13 @@ pub struct Tunnel {
     recent_v1: ReplayCache,
     /// Wire-v2 replay windows (allocated while wire v2 is on).
     senders: SenderWindows,
-    /// The boot id v2 payloads are sealed under; `None` in a [`Receiver`].
-    boot_id: Option<[u8; BOOT_ID_LEN]>,
-    /// The counter of the next v2 payload.
+    /// The epoch id v2 payloads are sealed under; `None` until the first v2
+    /// payload, and always in a [`Receiver`].
+    epoch: Option<[u8; BOOT_ID_LEN]>,
+    /// The counter of the next v2 payload of `epoch`.
     next_counter: u64,
+    /// The wall clock in Unix seconds, as the driver last passed it in.
+    clock: u64,
 }
 
 /// Which way an outbound payload is sealed.
@@ -492,15 +511,15 @@ impl Tunnel {
     /// [module docs](self)).
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let boot_id = config.wire_v2.as_ref().map(|v2| v2.boot_id);
         let mut tunnel = Self {
             config,
             subscriptions: Vec::new(),
             counters: Counters::default(),
             recent_v1: ReplayCache::with_capacity(0),
             senders: SenderWindows::with_capacity(0),
-            boot_id,
+            epoch: None,
             next_counter: 0,
+            clock: 0,
         };
         tunnel.rebuild_subscriptions()?;
         tunnel.allocate_replay_memory();
@@ -596,19 +615,29 @@ impl Tunnel {
         self.allocate_replay_memory();
     }
 
-    /// Turns wire v2 on with a new key and boot id, or off with `None`. The
-    /// counter restarts at 0 under the new boot id.
+    /// Turns wire v2 on with a new key, or off with `None`. The next v2
+    /// payload starts a new epoch.
     pub fn set_wire_v2(&mut self, wire_v2: Option<WireV2>) {
-        self.boot_id = wire_v2.as_ref().map(|v2| v2.boot_id);
+        self.epoch = None;
         self.next_counter = 0;
         self.config.wire_v2 = wire_v2;
         self.allocate_replay_memory();
     }
 
-    /// The boot id wire-v2 payloads are sealed under (`None` without wire
-    /// v2, and in a [`Receiver`]).
-    pub fn boot_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
-        self.config.wire_v2.as_ref().and(self.boot_id)
+    /// The epoch id the last wire-v2 payload was sealed under (`None`
+    /// without wire v2, before the first v2 payload, and in a [`Receiver`]).
+    pub fn epoch_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
+        self.config.wire_v2.as_ref().and(self.epoch)
+    }
+
+    /// The wall clock, in seconds since the Unix epoch (UTC). Wire v2 needs
+    /// it both ways: a sender stamps each epoch with its start and begins a
+    /// new one every [`EPOCH_SECONDS`]; a receiver refuses epochs outside
+    /// the clock window ([`crate::replay::is_fresh`]). Drivers pass it in
+    /// before each batch of packets; a time before [`MIN_CLOCK`] means
+    /// "not set", and v2 then drops with [`DropReason::NoBootId`].
+    pub fn handle_clock(&mut self, unix_seconds: u64) {
+        self.clock = unix_seconds;
     }
 
     /// Moves the node to another address; the subscriptions change with it.
@@ -647,8 +676,8 @@ impl Tunnel {
     }
 
     /// Splits the tunnel into its two halves, for a driver that sends and
-    /// receives in different tasks. The [`Sender`] keeps the wire-v2 boot
-    /// id and counter (there is one sender per boot id) and no replay
+    /// receives in different tasks. The [`Sender`] keeps the wire-v2 epoch
+    /// and counter (there is one sender per epoch) and no replay
     /// memory; the [`Receiver`] keeps the replay memory and the
     /// subscriptions, and cannot send. Each counts its own direction.
     pub fn split(self) -> (Sender, Receiver) {
@@ -658,8 +687,9 @@ impl Tunnel {
             counters: self.counters.clone(),
             recent_v1: self.recent_v1,
             senders: self.senders,
-            boot_id: None,
+            epoch: None,
             next_counter: 0,
+            clock: self.clock,
         };
         let sending = Self {
             config: self.config,
@@ -667,8 +697,9 @@ impl Tunnel {
             counters: self.counters,
             recent_v1: ReplayCache::with_capacity(0),
             senders: SenderWindows::with_capacity(0),
-            boot_id: self.boot_id,
+            epoch: self.epoch,
             next_counter: self.next_counter,
+            clock: self.clock,
         };
         (Sender(sending), Receiver(receiving))
     }
@@ -739,9 +770,9 @@ impl Tunnel {
     /// An IP packet read from the local interface: writes the payload to
     /// publish into `out` and says where to publish it: the topic of the
     /// packet's next hop ([`Tunnel::next_hop`]). `nonce` must be fresh
-    /// CSPRNG output when the payload may be sealed with wire v1; it is
-    /// ignored in plain mode and for wire v2, whose nonce is the boot id and
-    /// a counter.
+    /// CSPRNG output whenever the tunnel [`is_sealed`](Tunnel::is_sealed):
+    /// wire v1 uses it as its nonce, and a wire-v2 payload that starts a new
+    /// epoch takes the epoch's 8 random bytes from it. Plain mode ignores it.
     pub fn handle_outbound(
         &mut self,
         packet: &[u8],
@@ -819,11 +850,8 @@ impl Tunnel {
                 wire::seal(key, nonce, packet, out).map_err(|_| DropReason::BufferTooSmall)?
             }
             (Seal::V2, _, Some(v2)) => {
-                let boot_id = self.boot_id.ok_or(DropReason::NoBootId)?;
-                let counter = self.next_counter;
-                // The last counter is never used, so the next one always exists.
-                self.next_counter = counter.checked_add(1).ok_or(DropReason::NoBootId)?;
-                let header = wire2::Header { boot_id, counter };
+                let header =
+                    next_v2_header(&mut self.epoch, &mut self.next_counter, self.clock, nonce)?;
                 let address = wire2::topic_address(topic.as_str());
                 wire2::seal(&v2.key, &header, address, packet, out)
                     .map_err(|_| DropReason::BufferTooSmall)?
@@ -932,7 +960,8 @@ impl Tunnel {
     fn open(&mut self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
         if let Some(v2) = &self.config.wire_v2 {
             if wire2::is_v2(payload) {
-                match open_v2(&v2.key, &mut self.senders, topic, payload, out) {
+                let at = (topic, self.clock);
+                match open_v2(&v2.key, &mut self.senders, at, payload, out) {
                     // A v1 payload whose random nonce begins like a v2 header
                     // (once in 2^32): it gets its chance as v1 below.
                     Err(DropReason::DecryptFailed) if self.config.key.is_some() => {}
@@ -1018,8 +1047,13 @@ impl Sender {
     }
 
     /// The boot id wire-v2 payloads are sealed under.
-    pub fn boot_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
-        self.0.boot_id()
+    pub fn epoch_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
+        self.0.epoch_id()
+    }
+
+    /// See [`Tunnel::handle_clock`].
+    pub fn handle_clock(&mut self, unix_seconds: u64) {
+        self.0.handle_clock(unix_seconds);
     }
 
     /// Heap bytes held for replay detection: none in a sender.
@@ -1047,6 +1081,11 @@ impl Receiver {
     /// Whether a message on `topic` is for this node.
     pub fn reads(&self, topic: &str) -> bool {
         self.0.reads(topic)
+    }
+
+    /// See [`Tunnel::handle_clock`].
+    pub fn handle_clock(&mut self, unix_seconds: u64) {
+        self.0.handle_clock(unix_seconds);
     }
 
     /// The topic filters this node subscribes to.
@@ -1104,12 +1143,45 @@ impl Receive for Receiver {
     }
 }
 
-/// Opens a v2 payload received on `topic`: the counter is judged against its
-/// sender's window before decrypting and recorded only once it opened.
+/// The header of the next wire-v2 payload sealed at `now`: the next
+/// counter of the current epoch, or counter 0 of a new epoch (started at
+/// `now`, with 8 bytes of `random`) when there is none yet, the current one
+/// is [`EPOCH_SECONDS`] old, or its counters are used up. The last counter
+/// (`u64::MAX`) is never used.
+fn next_v2_header(
+    epoch: &mut Option<[u8; BOOT_ID_LEN]>,
+    next_counter: &mut u64,
+    now: u64,
+    random: &[u8; NONCE_LEN],
+) -> Result<wire2::Header, DropReason> {
+    if now < MIN_CLOCK {
+        return Err(DropReason::NoBootId);
+    }
+    let due = epoch.is_none_or(|id| {
+        let start = wire2::epoch_start(&id);
+        now >= start.saturating_add(EPOCH_SECONDS) || (*next_counter == u64::MAX && now > start)
+    });
+    if due {
+        let mut epoch_random = [0u8; 8];
+        epoch_random.copy_from_slice(&random[..8]);
+        *epoch = Some(wire2::epoch_id(now, &epoch_random));
+        *next_counter = 0;
+    }
+    let boot_id = epoch.ok_or(DropReason::NoBootId)?;
+    let counter = *next_counter;
+    *next_counter = counter.checked_add(1).ok_or(DropReason::NoBootId)?;
+    Ok(wire2::Header { boot_id, counter })
+}
+
+/// Opens a v2 payload received on `topic`, then judges it at `now`: its
+/// epoch must be fresh and not older than the newest one accepted from its
+/// sender, its counter new within that epoch. The sender is the opened
+/// packet's source address, which the tag authenticates. A payload that
+/// does not open changes nothing.
 fn open_v2(
     key: &wire2::Key,
     senders: &mut SenderWindows,
-    topic: &str,
+    (topic, now): (&str, u64),
     payload: &[u8],
     out: &mut [u8],
 ) -> Result<usize, DropReason> {
@@ -1120,14 +1192,18 @@ fn open_v2(
         wire2::OpenError::BufferTooSmall => DropReason::BufferTooSmall,
     };
     let header = wire2::header(payload).map_err(open_error)?;
-    senders
-        .check(&header.boot_id, header.counter)
-        .map_err(|e| match e {
-            CounterError::Replayed => DropReason::Replayed,
-            CounterError::TooOld => DropReason::TooOld,
-        })?;
     let (_, len) =
         wire2::open(key, wire2::topic_address(topic), payload, out).map_err(open_error)?;
-    senders.accept(&header.boot_id, header.counter);
+    let sender = IpHeader::parse(&out[..len])
+        .map_err(|_| DropReason::Malformed)?
+        .src;
+    senders
+        .accept(sender, &header.boot_id, header.counter, now)
+        .map_err(|e| match e {
+            EpochError::Counter(CounterError::Replayed) => DropReason::Replayed,
+            EpochError::Counter(CounterError::TooOld) | EpochError::Stale => DropReason::TooOld,
+            EpochError::NoClock => DropReason::NoBootId,
+            EpochError::TableFull => DropReason::SenderTableFull,
+        })?;
     Ok(len)
 }

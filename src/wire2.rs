@@ -3,13 +3,14 @@
 //! ```text
 //! offset  len  field
 //!      0    4  MAGIC "MQV" 0x02
-//!      4   16  boot id: random per start of the sender
-//!     20    8  counter: big-endian, 0 for the first packet of a boot, +1 each
+//!      4   16  epoch id ("boot id"): epoch start, Unix seconds, big-endian (8),
+//!              then 8 random bytes; a sender starts a new epoch every minute
+//!     20    8  counter: big-endian, 0 for the first packet of an epoch, +1 each
 //!     28   16  Poly1305 tag
 //!     44    n  XChaCha20 ciphertext of the IP packet
 //! ```
 //!
-//! The AEAD is XChaCha20-Poly1305 with nonce = boot id || counter (bytes
+//! The AEAD is XChaCha20-Poly1305 with nonce = epoch id || counter (bytes
 //! 4..28) and associated data = the address part of the topic the payload
 //! is published to (the text after its last `/`), so a payload replayed to
 //! another node's topic does not open. The key comes from the password by
@@ -28,7 +29,7 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use sha2::Sha256;
 
-pub use crate::replay::BOOT_ID_LEN;
+pub use crate::replay::{BOOT_ID_LEN, epoch_id, epoch_start};
 
 /// The first bytes of every v2 payload: "MQV" and the version, 2.
 pub const MAGIC: [u8; 4] = *b"MQV\x02";
@@ -135,7 +136,7 @@ impl fmt::Debug for Key {
 pub struct Header {
     /// Random per start of the sender.
     pub boot_id: [u8; BOOT_ID_LEN],
-    /// 0 for the first payload of a boot, one more for each after it.
+    /// 0 for the first payload of an epoch, one more for each after it.
     pub counter: u64,
 }
 

@@ -1,15 +1,16 @@
 //! The replay memory on its own: the v1 payload cache against a simple
-//! model, the RFC 6479 window at its edges, sender eviction, memory
+//! model, the RFC 6479 window at its edges, v2 epochs and sender slots, memory
 //! figures, and no allocation on the packet path.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use mqttvpn::replay::{
-    BOOT_ID_LEN, CounterError, CounterWindow, MAX_CACHE_CAPACITY, ReplayCache, SenderWindows,
-    WINDOW,
+    BOOT_ID_LEN, CLOCK_SKEW_SECONDS, CounterError, CounterWindow, EPOCH_SECONDS, EpochError,
+    MAX_CACHE_CAPACITY, MIN_CLOCK, ReplayCache, SenderWindows, WINDOW, epoch_id, epoch_start,
+    is_fresh,
 };
 use mqttvpn::tunnel::{Config, Tunnel};
 use mqttvpn::wire::{NONCE_LEN, OVERHEAD};
@@ -176,37 +177,98 @@ fn the_window_agrees_with_a_set_model_over_a_long_run() {
 
 // ---- wire v2: senders ----
 
-fn id(n: u8) -> [u8; BOOT_ID_LEN] {
-    [n; BOOT_ID_LEN]
+/// 2027-01-15, Unix seconds.
+const NOW: u64 = 1_800_000_000;
+
+/// An epoch that started at `start` with random half `n`.
+fn epoch(start: u64, n: u8) -> [u8; BOOT_ID_LEN] {
+    epoch_id(start, &[n; 8])
+}
+
+fn host(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, n))
 }
 
 #[test]
-fn each_sender_has_its_own_window() {
+fn each_sender_address_has_its_own_window() {
     let mut senders = SenderWindows::with_capacity(4);
-    senders.accept(&id(1), 7);
-    assert_eq!(senders.check(&id(1), 7), Err(CounterError::Replayed));
-    assert_eq!(senders.check(&id(2), 7), Ok(()));
+    let e = epoch(NOW, 1);
+    assert_eq!(senders.accept(host(1), &e, 7, NOW), Ok(()));
+    assert_eq!(
+        senders.check(host(1), &e, 7, NOW),
+        Err(EpochError::Counter(CounterError::Replayed))
+    );
+    assert_eq!(senders.check(host(2), &e, 7, NOW), Ok(()));
     assert_eq!(senders.len(), 1);
 }
 
 #[test]
-fn a_new_sender_at_a_full_table_evicts_the_least_recently_heard() {
-    let mut senders = SenderWindows::with_capacity(2);
-    senders.accept(&id(1), 0);
-    senders.accept(&id(2), 0);
-    senders.accept(&id(1), 1); // 1 heard again: 2 is now the oldest
-    senders.accept(&id(3), 0);
-    assert_eq!(senders.len(), 2);
-    assert!(senders.window(&id(2)).is_none());
-    assert_eq!(senders.check(&id(1), 1), Err(CounterError::Replayed));
-    // The documented limit: an evicted sender's old counters are accepted.
-    assert_eq!(senders.check(&id(2), 0), Ok(()));
+fn a_newer_epoch_replaces_a_senders_window_and_an_older_one_is_stale() {
+    let mut senders = SenderWindows::with_capacity(4);
+    senders
+        .accept(host(1), &epoch(NOW - 30, 1), 500, NOW)
+        .unwrap();
+    senders.accept(host(1), &epoch(NOW - 5, 2), 0, NOW).unwrap();
+    assert_eq!(senders.window(host(1)).unwrap().0, &epoch(NOW - 5, 2));
+    assert_eq!(
+        senders.check(host(1), &epoch(NOW - 30, 1), 501, NOW),
+        Err(EpochError::Stale)
+    );
 }
 
 #[test]
-fn sender_tables_take_168_bytes_per_sender() {
-    assert_eq!(SenderWindows::memory_for(64), 64 * 168);
+fn an_epoch_is_fresh_only_inside_the_clock_window() {
+    let oldest = NOW - EPOCH_SECONDS - CLOCK_SKEW_SECONDS;
+    assert_eq!(is_fresh(&epoch(oldest, 0), NOW), Ok(()));
+    assert_eq!(is_fresh(&epoch(oldest - 1, 0), NOW), Err(EpochError::Stale));
+    assert_eq!(is_fresh(&epoch(NOW + CLOCK_SKEW_SECONDS, 0), NOW), Ok(()));
+    assert_eq!(
+        is_fresh(&epoch(NOW + CLOCK_SKEW_SECONDS + 1, 0), NOW),
+        Err(EpochError::Stale)
+    );
+    assert_eq!(
+        is_fresh(&epoch(NOW, 0), MIN_CLOCK - 1),
+        Err(EpochError::NoClock)
+    );
+    assert_eq!(epoch_start(&epoch(NOW, 9)), NOW);
+}
+
+#[test]
+fn a_full_table_reuses_only_the_slot_of_a_stale_sender() {
+    let mut senders = SenderWindows::with_capacity(2);
+    senders
+        .accept(host(1), &epoch(NOW - 100, 1), 0, NOW)
+        .unwrap();
+    senders.accept(host(2), &epoch(NOW, 2), 0, NOW).unwrap();
+    assert_eq!(
+        senders.accept(host(3), &epoch(NOW, 3), 0, NOW),
+        Err(EpochError::TableFull)
+    );
+    // 30 s on, host 1's epoch has left the clock window; host 2's has not.
+    let later = NOW + 30;
+    assert_eq!(senders.accept(host(3), &epoch(later, 3), 0, later), Ok(()));
+    assert!(senders.window(host(1)).is_none());
+    assert_eq!(
+        senders.check(host(2), &epoch(NOW, 2), 0, later),
+        Err(EpochError::Counter(CounterError::Replayed))
+    );
+}
+
+#[test]
+fn a_table_of_capacity_zero_judges_only_freshness() {
+    let mut senders = SenderWindows::with_capacity(0);
+    assert_eq!(senders.accept(host(1), &epoch(NOW, 1), 0, NOW), Ok(()));
+    assert_eq!(senders.accept(host(1), &epoch(NOW, 1), 0, NOW), Ok(()));
+    assert_eq!(
+        senders.accept(host(1), &epoch(NOW - 3600, 1), 0, NOW),
+        Err(EpochError::Stale)
+    );
     assert_eq!(SenderWindows::memory_for(0), 0);
+}
+
+#[test]
+fn sender_tables_take_184_bytes_per_sender() {
+    assert_eq!(SenderWindows::memory_for(64), 64 * 184);
 }
 
 // ---- no allocation on the packet path ----
@@ -239,10 +301,12 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
-fn packet() -> Vec<u8> {
+/// A 1400-byte IPv4 packet from 10.0.1.`host` to 10.0.1.2.
+fn packet_from(host: u8) -> Vec<u8> {
     let mut p = vec![0u8; 1400];
     p[0] = 0x45;
     p[2..4].copy_from_slice(&1400u16.to_be_bytes());
+    p[12..16].copy_from_slice(&[10, 0, 1, host]);
     p[16..20].copy_from_slice(&[10, 0, 1, 2]);
     p
 }
@@ -257,34 +321,28 @@ fn judging_replays_allocates_nothing_even_while_evicting() {
     for v2 in [false, true] {
         let (mut a_config, mut b_config) = (a_config.clone(), b_config.clone());
         if v2 {
-            a_config = a_config.with_wire_v2(key.clone(), [1; BOOT_ID_LEN]);
-            b_config = b_config.with_wire_v2(key.clone(), [2; BOOT_ID_LEN]);
+            a_config = a_config.with_wire_v2(key.clone());
+            b_config = b_config.with_wire_v2(key.clone());
             b_config.v2_senders = 2;
         }
-        // Other senders (other boots of A), to make the v2 table evict.
-        let mut others: Vec<Tunnel> = (3..6u8)
-            .map(|n| {
-                let mut config = a_config.clone();
-                if v2 {
-                    config = config.with_wire_v2(key.clone(), [n; BOOT_ID_LEN]);
-                }
-                Tunnel::new(config).unwrap()
-            })
+        // Four senders (10.0.1.11 to .14) taking turns in pairs, the clock
+        // jumping 150 s between pairs: each pair finds the other pair's
+        // epochs stale and takes over their slots of the v2 table.
+        let mut senders: Vec<(Tunnel, Vec<u8>)> = (11..15u8)
+            .map(|n| (Tunnel::new(a_config.clone()).unwrap(), packet_from(n)))
             .collect();
-        let mut a = Tunnel::new(a_config).unwrap();
         let mut b = Tunnel::new(b_config).unwrap();
-        let packet = packet();
         let mut payload = vec![0u8; 1400 + OVERHEAD];
         let mut delivered = vec![0u8; 1400 + OVERHEAD];
         let before = allocations();
         for i in 0..1000u32 {
+            let now = NOW + u64::from(i / 2) * 150;
             let mut nonce = [0u8; NONCE_LEN];
             nonce[..4].copy_from_slice(&i.to_le_bytes());
-            let from = match i % 4 {
-                0 => &mut a,
-                n => &mut others[n as usize - 1],
-            };
-            let sent = from.handle_outbound(&packet, &nonce, &mut payload).unwrap();
+            let (from, packet) = &mut senders[i as usize % 4];
+            from.handle_clock(now);
+            b.handle_clock(now);
+            let sent = from.handle_outbound(packet, &nonce, &mut payload).unwrap();
             let message = &payload[..sent.len];
             let topic = sent.topic.as_str();
             assert_eq!(b.handle_inbound(topic, message, &mut delivered), Ok(1400));

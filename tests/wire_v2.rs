@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use mqttvpn::replay::WINDOW;
+use mqttvpn::replay::{EPOCH_SECONDS, WINDOW};
 use mqttvpn::tunnel::{Config, Direction, DropReason, Subnet, Tunnel};
 use mqttvpn::wire::{self, NONCE_LEN};
 use mqttvpn::wire2::{self, BOOT_ID_LEN, Header, Key, OpenError};
@@ -167,18 +167,23 @@ fn v2_key() -> Key {
     Key::from_bytes(&[0x42; 32])
 }
 
-fn boot(n: u8) -> [u8; BOOT_ID_LEN] {
-    [n; BOOT_ID_LEN]
+/// The wall clock most tests run at (2027-01-15, Unix seconds).
+const NOW: u64 = 1_800_000_000;
+
+/// A tunnel of `config` whose clock reads [`NOW`].
+fn at_now(config: Config) -> Tunnel {
+    let mut tunnel = Tunnel::new(config).unwrap();
+    tunnel.handle_clock(NOW);
+    tunnel
 }
 
 /// A node speaking v2, and v1 with the same password.
-fn v2_node(address: Ipv4Addr, boot_id: u8) -> Tunnel {
-    Tunnel::new(
+fn v2_node(address: Ipv4Addr) -> Tunnel {
+    at_now(
         Config::new(address)
             .with_password(b"pw")
-            .with_wire_v2(v2_key(), boot(boot_id)),
+            .with_wire_v2(v2_key()),
     )
-    .unwrap()
 }
 
 fn v1_node(address: Ipv4Addr) -> Tunnel {
@@ -208,14 +213,16 @@ fn counter_of((_, payload): &Message) -> u64 {
 }
 
 #[test]
-fn v2_nodes_send_v2_with_counters_from_zero_under_their_boot_id() {
-    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+fn v2_nodes_send_v2_with_counters_from_zero_under_an_epoch_stamped_with_their_clock() {
+    let (mut a, mut b) = (v2_node(A), v2_node(B));
     let sent = messages(&mut a, 3);
     for (i, message) in sent.iter().enumerate() {
         assert!(wire2::is_v2(&message.1));
         assert_eq!(message.1.len(), 40 + wire2::OVERHEAD);
         let header = wire2::header(&message.1).unwrap();
-        assert_eq!((header.boot_id, header.counter), (boot(1), i as u64));
+        assert_eq!(wire2::epoch_start(&header.boot_id), NOW);
+        assert_eq!(header.boot_id[8..], NONCE[..8], "the epoch's random half");
+        assert_eq!(header.counter, i as u64);
         assert_eq!(deliver(&mut b, message), Ok(40));
     }
     assert_eq!(b.counters().rx_packets, 3);
@@ -224,15 +231,15 @@ fn v2_nodes_send_v2_with_counters_from_zero_under_their_boot_id() {
 #[test]
 fn a_key_derived_from_the_password_works_between_nodes() {
     let key = || Key::derive(b"pw", b"mqttip").unwrap();
-    let mut a = Tunnel::new(Config::new(A).with_wire_v2(key(), boot(1))).unwrap();
-    let mut b = Tunnel::new(Config::new(B).with_wire_v2(key(), boot(2))).unwrap();
+    let mut a = at_now(Config::new(A).with_wire_v2(key()));
+    let mut b = at_now(Config::new(B).with_wire_v2(key()));
     let message = publish(&mut a, &ipv4(A, B, 84));
     assert_eq!(deliver(&mut b, &message), Ok(84));
 }
 
 #[test]
 fn a_replayed_counter_is_dropped_and_counted() {
-    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let (mut a, mut b) = (v2_node(A), v2_node(B));
     let sent = messages(&mut a, 2);
     assert_eq!(deliver(&mut b, &sent[0]), Ok(40));
     assert_eq!(deliver(&mut b, &sent[1]), Ok(40));
@@ -247,7 +254,7 @@ fn a_replayed_counter_is_dropped_and_counted() {
 
 #[test]
 fn reordering_within_the_window_is_accepted_once_each() {
-    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let (mut a, mut b) = (v2_node(A), v2_node(B));
     let sent = messages(&mut a, 6);
     for i in [5, 3, 4, 0, 2, 1] {
         assert_eq!(deliver(&mut b, &sent[i]), Ok(40), "counter {i}");
@@ -259,7 +266,7 @@ fn reordering_within_the_window_is_accepted_once_each() {
 
 #[test]
 fn a_counter_a_whole_window_behind_the_newest_is_dropped_as_too_old() {
-    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let (mut a, mut b) = (v2_node(A), v2_node(B));
     let sent = messages(&mut a, WINDOW as usize + 2);
     let newest = sent.last().unwrap();
     assert_eq!(counter_of(newest), WINDOW + 1);
@@ -279,28 +286,29 @@ fn a_counter_a_whole_window_behind_the_newest_is_dropped_as_too_old() {
 }
 
 #[test]
-fn a_restart_with_a_new_boot_id_starts_its_counter_again_and_is_accepted() {
-    let mut b = v2_node(B, 2);
-    let mut before = v2_node(A, 1);
+fn a_restart_starts_a_newer_epoch_from_zero_and_retires_the_old_one() {
+    let mut b = v2_node(B);
+    let mut before = v2_node(A);
     let old = messages(&mut before, 5);
     for m in &old {
         deliver(&mut b, m).unwrap();
     }
-    let mut after = v2_node(A, 7); // the same node, started again
+    let mut after = v2_node(A); // the same node, started again 5 s later
+    after.handle_clock(NOW + 5);
     let new = messages(&mut after, 2);
     assert_eq!(counter_of(&new[0]), 0);
     assert_eq!(deliver(&mut b, &new[0]), Ok(40));
     assert_eq!(deliver(&mut b, &new[1]), Ok(40));
     assert_eq!(
         deliver(&mut b, &old[4]),
-        Err(DropReason::Replayed),
-        "old boot still judged"
+        Err(DropReason::TooOld),
+        "the epoch before the restart is over for this sender"
     );
 }
 
 #[test]
 fn a_v2_payload_republished_to_another_nodes_topic_does_not_open() {
-    let (mut a, mut c) = (v2_node(A, 1), v2_node(C, 3));
+    let (mut a, mut c) = (v2_node(A), v2_node(C));
     let (_, payload) = publish(&mut a, &ipv4(A, B, 40));
     assert_eq!(
         deliver(&mut c, &("mqttip/10.0.1.3".to_owned(), payload)),
@@ -310,7 +318,7 @@ fn a_v2_payload_republished_to_another_nodes_topic_does_not_open() {
 
 #[test]
 fn a_tampered_or_truncated_v2_payload_is_dropped_with_its_reason() {
-    let (mut a, mut b) = (v2_node(A, 1), v2_node(B, 2));
+    let (mut a, mut b) = (v2_node(A), v2_node(B));
     let (topic, payload) = publish(&mut a, &ipv4(A, B, 40));
     let mut tampered = payload.clone();
     tampered[wire2::OVERHEAD + 3] ^= 1;
@@ -331,14 +339,13 @@ fn a_tampered_or_truncated_v2_payload_is_dropped_with_its_reason() {
 
 #[test]
 fn a_v2_node_sends_v1_to_listed_v1_peers_and_accepts_v1_from_them() {
-    let mut a = Tunnel::new(
+    let mut a = at_now(
         Config::new(A)
             .with_password(b"pw")
-            .with_wire_v2(v2_key(), boot(1))
+            .with_wire_v2(v2_key())
             .with_v1_peer("10.0.1.3/32".parse().unwrap()),
-    )
-    .unwrap();
-    let (mut b, mut old) = (v2_node(B, 2), v1_node(C));
+    );
+    let (mut b, mut old) = (v2_node(B), v1_node(C));
     let to_old = publish(&mut a, &ipv4(A, C, 40));
     assert!(!wire2::is_v2(&to_old.1));
     assert_eq!(to_old.1.len(), 40 + wire::OVERHEAD);
@@ -354,37 +361,35 @@ fn a_v2_node_sends_v1_to_listed_v1_peers_and_accepts_v1_from_them() {
 #[test]
 fn broadcasts_go_as_v1_while_v1_peers_are_listed_and_as_v2_otherwise() {
     let broadcast = ipv4(A, Ipv4Addr::BROADCAST, 28);
-    let mut mixed = Tunnel::new(
+    let mut mixed = at_now(
         Config::new(A)
             .with_password(b"pw")
-            .with_wire_v2(v2_key(), boot(1))
+            .with_wire_v2(v2_key())
             .with_v1_peer(Subnet::host(C)),
-    )
-    .unwrap();
+    );
     let (topic, payload) = publish(&mut mixed, &broadcast);
     assert_eq!(topic, "mqttip/255.255.255.255");
     assert!(!wire2::is_v2(&payload));
     assert_eq!(deliver(&mut v1_node(C), &(topic, payload)), Ok(28));
-    let (_, payload) = publish(&mut v2_node(A, 1), &broadcast);
+    let (_, payload) = publish(&mut v2_node(A), &broadcast);
     assert!(wire2::is_v2(&payload));
 }
 
 #[test]
 fn a_node_without_v2_counts_a_v2_payload_as_wrong_version() {
     let mut old = v1_node(B);
-    let message = publish(&mut v2_node(A, 1), &ipv4(A, B, 40));
+    let message = publish(&mut v2_node(A), &ipv4(A, B, 40));
     assert_eq!(deliver(&mut old, &message), Err(DropReason::WrongVersion));
     assert_eq!(DropReason::WrongVersion.name(), "wrong_version");
 }
 
 #[test]
 fn a_v2_node_without_a_v1_password_speaks_only_v2() {
-    let mut only = Tunnel::new(
+    let mut only = at_now(
         Config::new(B)
-            .with_wire_v2(v2_key(), boot(2))
+            .with_wire_v2(v2_key())
             .with_v1_peer(Subnet::host(A)),
-    )
-    .unwrap();
+    );
     assert!(only.is_sealed());
     let from_v1 = publish(&mut v1_node(A), &ipv4(A, B, 40));
     assert_eq!(deliver(&mut only, &from_v1), Err(DropReason::WrongVersion));
@@ -396,12 +401,15 @@ fn a_v2_node_without_a_v1_password_speaks_only_v2() {
 }
 
 #[test]
-fn a_split_tunnel_sends_on_with_its_boot_id_and_receives_with_its_replay_memory() {
-    let mut a = v2_node(A, 1);
-    let b = v2_node(B, 2);
+fn a_split_tunnel_sends_on_in_its_epoch_and_receives_with_its_replay_memory() {
+    let mut a = v2_node(A);
+    let b = v2_node(B);
     let first = publish(&mut a, &ipv4(A, B, 40));
     let (mut sending, _receiving) = a.split();
-    assert_eq!(sending.boot_id(), Some(boot(1)));
+    assert_eq!(
+        sending.epoch_id(),
+        Some(wire2::header(&first.1).unwrap().boot_id)
+    );
     assert_eq!(
         sending.replay_memory(),
         0,
@@ -435,13 +443,11 @@ fn a_split_tunnel_sends_on_with_its_boot_id_and_receives_with_its_replay_memory(
 }
 
 #[test]
-fn turning_v2_on_later_takes_a_new_boot_id_and_counts_from_zero() {
+fn turning_v2_on_later_starts_an_epoch_and_counts_from_zero() {
     let mut a = v1_node(A);
-    let mut b = v2_node(B, 2);
-    a.set_wire_v2(Some(mqttvpn::tunnel::WireV2 {
-        key: v2_key(),
-        boot_id: boot(5),
-    }));
+    a.handle_clock(NOW);
+    let mut b = v2_node(B);
+    a.set_wire_v2(Some(mqttvpn::tunnel::WireV2 { key: v2_key() }));
     let message = publish(&mut a, &ipv4(A, B, 40));
     assert_eq!(counter_of(&message), 0);
     assert_eq!(deliver(&mut b, &message), Ok(40));
@@ -451,24 +457,23 @@ fn turning_v2_on_later_takes_a_new_boot_id_and_counts_from_zero() {
 
 #[test]
 fn a_v2_tunnel_holds_bounded_replay_memory() {
-    let b = v2_node(B, 2);
+    let b = v2_node(B);
     assert_eq!(
         b.replay_memory(),
         mqttvpn::replay::ReplayCache::memory_for(b.config().replay_capacity)
             + mqttvpn::replay::SenderWindows::memory_for(b.config().v2_senders)
     );
-    assert_eq!(b.replay_memory(), 49_152 + 64 * 168);
+    assert_eq!(b.replay_memory(), 49_152 + 64 * 184);
 }
 
 #[test]
 fn beside_v2_a_v1_payload_is_taken_only_from_a_listed_v1_peer() {
-    let mut b = Tunnel::new(
+    let mut b = at_now(
         Config::new(B)
             .with_password(b"pw")
-            .with_wire_v2(v2_key(), boot(2))
+            .with_wire_v2(v2_key())
             .with_v1_peer(Subnet::host(C)),
-    )
-    .unwrap();
+    );
     let from_peer = publish(&mut v1_node(C), &ipv4(C, B, 40));
     assert_eq!(deliver(&mut b, &from_peer), Ok(40));
     // Any other holder of the v1 password must use v2 to reach this node.
@@ -479,4 +484,151 @@ fn beside_v2_a_v1_payload_is_taken_only_from_a_listed_v1_peer() {
             .dropped(Direction::Inbound, DropReason::WrongVersion),
         1
     );
+}
+
+// ---- epochs: replays across boots and receiver restarts ----
+
+/// A v2 node at `address` whose clock reads `clock`.
+fn v2_node_at(address: Ipv4Addr, clock: u64) -> Tunnel {
+    let mut node = v2_node(address);
+    node.handle_clock(clock);
+    node
+}
+
+/// The address of the `n`th extra sender, 10.0.2.n.
+fn sender(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 2, n)
+}
+
+#[test]
+fn captures_from_64_older_boots_neither_get_in_nor_evict_a_live_sender() {
+    let mut b = v2_node(B);
+    assert_eq!(b.config().v2_senders, 64);
+    let mut a = v2_node(A);
+    let live = messages(&mut a, 2);
+    assert_eq!(deliver(&mut b, &live[0]), Ok(40));
+    // One payload captured from each of 64 boots of other nodes, an hour ago.
+    for n in 1..=64 {
+        let mut old_boot = v2_node_at(sender(n), NOW - 3600);
+        let capture = publish(&mut old_boot, &ipv4(sender(n), B, 40));
+        assert_eq!(deliver(&mut b, &capture), Err(DropReason::TooOld), "{n}");
+    }
+    assert_eq!(
+        b.counters().dropped(Direction::Inbound, DropReason::TooOld),
+        64
+    );
+    assert_eq!(
+        deliver(&mut b, &live[0]),
+        Err(DropReason::Replayed),
+        "A's window is still there"
+    );
+    assert_eq!(deliver(&mut b, &live[1]), Ok(40));
+}
+
+#[test]
+fn a_capture_from_a_senders_earlier_boot_is_refused_once_a_later_boot_is_heard() {
+    let mut b = v2_node(B);
+    // Both boots within the clock window: only the sender's newest counts.
+    let capture = publish(&mut v2_node_at(A, NOW - 90), &ipv4(A, B, 40));
+    let current = publish(&mut v2_node_at(A, NOW - 10), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut b, &current), Ok(40));
+    assert_eq!(deliver(&mut b, &capture), Err(DropReason::TooOld));
+}
+
+#[test]
+fn after_a_receiver_restart_captures_older_than_the_clock_window_are_refused() {
+    let mut a = v2_node_at(A, NOW - 600);
+    let old = publish(&mut a, &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut v2_node_at(B, NOW - 600), &old), Ok(40));
+    let mut restarted = v2_node(B);
+    assert_eq!(deliver(&mut restarted, &old), Err(DropReason::TooOld));
+    // The documented limit: a capture younger than the clock window (two
+    // minutes) is taken once more by a receiver that restarted since.
+    let recent = publish(&mut v2_node_at(C, NOW - 30), &ipv4(C, B, 40));
+    assert_eq!(deliver(&mut v2_node(B), &recent), Ok(40));
+    assert_eq!(deliver(&mut restarted, &recent), Ok(40));
+    assert_eq!(deliver(&mut restarted, &recent), Err(DropReason::Replayed));
+}
+
+#[test]
+fn a_sender_starts_a_new_epoch_every_minute_and_its_receivers_follow() {
+    let mut a = v2_node(A);
+    let first = publish(&mut a, &ipv4(A, B, 40));
+    a.handle_clock(NOW + EPOCH_SECONDS - 1);
+    let same_epoch = publish(&mut a, &ipv4(A, B, 40));
+    a.handle_clock(NOW + EPOCH_SECONDS);
+    let next_epoch = publish(&mut a, &ipv4(A, B, 40));
+    let header = |m: &Message| wire2::header(&m.1).unwrap();
+    assert_eq!(header(&same_epoch).boot_id, header(&first).boot_id);
+    assert_eq!(counter_of(&same_epoch), 1);
+    assert_eq!(
+        wire2::epoch_start(&header(&next_epoch).boot_id),
+        NOW + EPOCH_SECONDS
+    );
+    assert_eq!(counter_of(&next_epoch), 0);
+    let mut b = v2_node_at(B, NOW + EPOCH_SECONDS);
+    for m in [&first, &same_epoch, &next_epoch] {
+        assert_eq!(deliver(&mut b, m), Ok(40));
+    }
+    assert_eq!(deliver(&mut b, &same_epoch), Err(DropReason::TooOld));
+}
+
+#[test]
+fn without_a_wall_clock_v2_neither_seals_nor_accepts() {
+    let config = || Config::new(A).with_wire_v2(v2_key());
+    let mut no_clock = Tunnel::new(config()).unwrap();
+    let mut out = [0u8; 128];
+    assert_eq!(
+        no_clock.handle_outbound(&ipv4(A, B, 40), &NONCE, &mut out),
+        Err(DropReason::NoBootId)
+    );
+    let mut b = Tunnel::new(Config::new(B).with_wire_v2(v2_key())).unwrap();
+    let message = publish(&mut at_now(config()), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut b, &message), Err(DropReason::NoBootId));
+    b.handle_clock(NOW);
+    assert_eq!(deliver(&mut b, &message), Ok(40));
+}
+
+#[test]
+fn an_epoch_from_a_clock_far_ahead_is_refused() {
+    let ahead = publish(&mut v2_node_at(A, NOW + 3600), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut v2_node(B), &ahead), Err(DropReason::TooOld));
+    let slightly = publish(&mut v2_node_at(A, NOW + 30), &ipv4(A, B, 40));
+    assert_eq!(deliver(&mut v2_node(B), &slightly), Ok(40));
+}
+
+#[test]
+fn a_full_sender_table_takes_a_new_sender_only_in_the_place_of_a_stale_one() {
+    let mut config = Config::new(B).with_wire_v2(v2_key());
+    config.v2_senders = 2;
+    let mut b = at_now(config);
+    for n in [1, 2] {
+        let m = publish(&mut v2_node(sender(n)), &ipv4(sender(n), B, 40));
+        assert_eq!(deliver(&mut b, &m), Ok(40));
+    }
+    let third = publish(&mut v2_node(sender(3)), &ipv4(sender(3), B, 40));
+    assert_eq!(deliver(&mut b, &third), Err(DropReason::SenderTableFull));
+    assert_eq!(DropReason::SenderTableFull.name(), "sender_table_full");
+    // Two minutes of silence later both epochs are stale: a slot is free.
+    let later = NOW + 2 * EPOCH_SECONDS + 1;
+    b.handle_clock(later);
+    let third = publish(&mut v2_node_at(sender(3), later), &ipv4(sender(3), B, 40));
+    assert_eq!(deliver(&mut b, &third), Ok(40));
+}
+
+#[test]
+fn v2_senders_are_told_apart_by_their_authenticated_source_address() {
+    // Same clock, same random bytes: the same epoch id and counters.
+    let (mut a, mut c) = (v2_node(A), v2_node(C));
+    let from_a = publish(&mut a, &ipv4(A, B, 40));
+    let from_c = publish(&mut c, &ipv4(C, B, 40));
+    assert_eq!(from_a.1[..wire2::HEADER_LEN], from_c.1[..wire2::HEADER_LEN]);
+    let mut b = v2_node(B);
+    assert_eq!(deliver(&mut b, &from_a), Ok(40));
+    assert_eq!(
+        deliver(&mut b, &from_c),
+        Ok(40),
+        "C has a window of its own"
+    );
+    assert_eq!(deliver(&mut b, &from_c), Err(DropReason::Replayed));
 }

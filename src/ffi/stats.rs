@@ -34,19 +34,21 @@ pub enum mqtt_if_drop_reason {
     MQTT_IF_DROP_DECRYPT_FAILED = 6,
     /// A payload already received.
     MQTT_IF_DROP_REPLAYED = 7,
-    /// A wire v2 payload older than its sender's window.
+    /// A wire v2 payload whose counter or epoch is too old.
     MQTT_IF_DROP_TOO_OLD = 8,
     /// A payload of a wire version this interface does not read.
     MQTT_IF_DROP_WRONG_VERSION = 9,
-    /// Wire v2 without a boot id to seal under.
+    /// Wire v2 without a set wall clock.
     MQTT_IF_DROP_NO_BOOT_ID = 10,
     /// A received packet whose inner destination is not this interface's
     /// address, a broadcast, a multicast group or a reading topic's address.
     MQTT_IF_DROP_NOT_FOR_THIS_NODE = 11,
+    /// A wire v2 payload from a new sender while the sender table is full.
+    MQTT_IF_DROP_SENDER_TABLE_FULL = 12,
 }
 
 /// How many drop reasons there are: the length of the drop arrays.
-pub const MQTT_IF_DROP_REASONS: usize = 12;
+pub const MQTT_IF_DROP_REASONS: usize = 13;
 
 const _: () = assert!(MQTT_IF_DROP_REASONS == DropReason::ALL.len());
 
@@ -65,6 +67,7 @@ impl mqtt_if_drop_reason {
             Self::MQTT_IF_DROP_WRONG_VERSION => DropReason::WrongVersion,
             Self::MQTT_IF_DROP_NO_BOOT_ID => DropReason::NoBootId,
             Self::MQTT_IF_DROP_NOT_FOR_THIS_NODE => DropReason::NotForThisNode,
+            Self::MQTT_IF_DROP_SENDER_TABLE_FULL => DropReason::SenderTableFull,
         }
     }
 
@@ -82,6 +85,7 @@ impl mqtt_if_drop_reason {
         Self::MQTT_IF_DROP_WRONG_VERSION,
         Self::MQTT_IF_DROP_NO_BOOT_ID,
         Self::MQTT_IF_DROP_NOT_FOR_THIS_NODE,
+        Self::MQTT_IF_DROP_SENDER_TABLE_FULL,
     ];
 }
 

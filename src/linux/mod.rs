@@ -98,7 +98,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
     let presence = Arc::new(Mutex::new(own_presence(&config)));
     let links = BrokerLinks::new(&config, &tunnel, &presence)?;
     let duplicate = tunnel.is_sealed() && config.brokers.len() > 1;
-    // The sending half keeps the wire-v2 boot id, the receiving half the
+    // The sending half keeps the wire-v2 epoch, the receiving half the
     // replay memory.
     let (sending, receiving) = tunnel.split();
     let outbound = tokio::spawn(node::outbound(
@@ -139,7 +139,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
 }
 
 /// The core tunnel of `config`: with wire v2, its key (derived from the
-/// VPN password), a random boot id and the v1-only peers.
+/// VPN password) and the v1-only peers.
 fn core_tunnel(config: &NodeConfig) -> Result<crate::tunnel::Tunnel, RunError> {
     let mut tunnel_config = config.tunnel_config();
     if config.wire_v2 {
@@ -148,9 +148,12 @@ fn core_tunnel(config: &NodeConfig) -> Result<crate::tunnel::Tunnel, RunError> {
             config.prefix.as_bytes(),
         )
         .ok_or_else(|| RunError::Config("--wire v2 needs a VPN password".into()))?;
-        let mut boot_id = [0u8; crate::wire2::BOOT_ID_LEN];
-        getrandom::fill(&mut boot_id).map_err(|e| RunError::Random(e.to_string()))?;
-        tunnel_config = tunnel_config.with_wire_v2(key, boot_id);
+        if presence::unix_now() < crate::replay::MIN_CLOCK {
+            tracing::warn!(
+                "the wall clock is not set: wire v2 drops every packet until it is (start NTP)"
+            );
+        }
+        tunnel_config = tunnel_config.with_wire_v2(key);
         for peer in &config.v1_peers {
             tunnel_config = tunnel_config.with_v1_peer(*peer);
         }

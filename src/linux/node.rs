@@ -332,6 +332,7 @@ pub async fn outbound(
         let Some(buffer) = pool.buffer(slot) else {
             continue;
         };
+        publisher.handle_clock(super::presence::unix_now());
         let framed = fill_batch(&tun, &mut reads, &mut publisher, buffer, count)?;
         if framed > 0 {
             queue_batch(&links, pool.share(slot), duplicate, framed, &shared);
@@ -915,6 +916,7 @@ impl InboundLink {
             }
             _ => false,
         };
+        tunnel.handle_clock(super::presence::unix_now());
         while !input.is_empty() {
             let fed = self
                 .link

@@ -150,6 +150,11 @@ impl Publisher {
         &self.tunnel
     }
 
+    /// Passes the wall clock to the tunnel (wire v2 stamps its epochs).
+    pub fn handle_clock(&mut self, unix_seconds: u64) {
+        self.tunnel.handle_clock(unix_seconds);
+    }
+
     /// Seals `packet` and appends its PUBLISH to `batch`.
     pub fn push(&mut self, packet: &[u8], batch: &mut Vec<u8>) -> Result<(), PublishDrop> {
         let nonce = if self.tunnel.is_sealed() {

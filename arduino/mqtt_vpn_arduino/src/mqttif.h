@@ -122,6 +122,7 @@ using mqtt_vpn_c::MQTT_IF_DROP_TOO_OLD;
 using mqtt_vpn_c::MQTT_IF_DROP_WRONG_VERSION;
 using mqtt_vpn_c::MQTT_IF_DROP_NO_BOOT_ID;
 using mqtt_vpn_c::MQTT_IF_DROP_NOT_FOR_THIS_NODE;
+using mqtt_vpn_c::MQTT_IF_DROP_SENDER_TABLE_FULL;
 
 using mqtt_vpn_c::mqtt_if_del;
 using mqtt_vpn_c::mqtt_if_drop_reason_str;
