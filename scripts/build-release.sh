@@ -33,13 +33,13 @@
 # env:   MQTT_VPN_DIST   output directory (default: dist)
 #        MQTT_VPN_NIGHTLY  toolchain for -Zbuild-std (default: nightly)
 #        MQTT_VPN_NO_DEB=1 binaries only
+#        MQTT_VPN_PROFILE  cargo profile (default: dist; CI uses ci-cross)
 # Takes about 5 minutes per triple on 2 cores (release profile `dist`;
-# armv7 longer, it builds std too), 15+ minutes for all: too slow for CI,
-# which has a 6-minute budget for this. CI (scripts/test.sh -> cargo test)
-# checks instead what needs no cross build: tests/config_example.rs verifies
-# the unit template with systemd-analyze, the maintainer scripts and the
-# asset list of [package.metadata.deb]. Run this script and
-# scripts/test-release.sh before a release.
+# armv7 longer, it builds std too), 15+ minutes for all: more than CI can
+# spend. CI runs scripts/ci-release.sh instead: this script for aarch64 only,
+# at profile ci-cross (3 minutes), and every check of scripts/test-release.sh
+# on that binary and its .deb. Run this script and scripts/test-release.sh
+# in full before a release.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -50,6 +50,7 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 export CARGO_TARGET_DIR=$target_dir
 dist=${MQTT_VPN_DIST:-$root/dist}
 nightly=${MQTT_VPN_NIGHTLY:-nightly}
+profile=${MQTT_VPN_PROFILE:-dist}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 # The zig toolchain (PyPI), once.
@@ -81,9 +82,9 @@ for triple in "${targets[@]}"; do
   # warning, "unable to open library directory".)
   flags_var=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_RUSTFLAGS
   if ((${#build_std[@]})); then export "$flags_var=-C link-self-contained=no"; fi
-  cargo "${toolchain[@]}" zigbuild --locked --profile dist --bin mqtt_vpn \
+  cargo "${toolchain[@]}" zigbuild --locked --profile "$profile" --bin mqtt_vpn \
     --target "$triple" "${build_std[@]}"
-  bin=$target_dir/$triple/dist/mqtt_vpn
+  bin=$target_dir/$triple/$profile/mqtt_vpn
   # Static: no program interpreter, no NEEDED libraries.
   if readelf -l "$bin" | grep -q 'Requesting program interpreter' || readelf -d "$bin" | grep -q NEEDED; then
     echo "build-release: $bin is not static" >&2
@@ -103,7 +104,7 @@ if [[ -z ${MQTT_VPN_NO_DEB:-} ]]; then
     echo "== $arch .deb"
     # --no-build: the static binary built above; it is stripped already
     # (profile dist), so no host `strip` runs on a foreign binary.
-    cargo deb --no-build --no-strip --profile dist --target "$triple" \
+    cargo deb --no-build --no-strip --profile "$profile" --target "$triple" \
       --output "$dist/mqtt-vpn_${version}-1_$arch.deb"
   done
 fi

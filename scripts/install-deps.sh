@@ -3,7 +3,7 @@
 # machine, and only what is missing. Run as root.
 set -euo pipefail
 
-packages=(gcc g++ libc6-dev mosquitto mosquitto-clients iproute2 iputils-ping iperf3 liblwip-dev valgrind curl netcat-openbsd procps openssl util-linux python3 jq zip unzip gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf qemu-system-misc make xz-utils)
+packages=(gcc g++ libc6-dev mosquitto mosquitto-clients iproute2 iputils-ping iperf3 liblwip-dev valgrind curl netcat-openbsd procps openssl util-linux python3 jq zip unzip gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf qemu-system-misc qemu-user make xz-utils python3-venv systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,6 +39,8 @@ else
   echo "SKIPPED esp8266 core: ESP8266_CORE and NEWLIB_SRC must name checkouts of github.com/esp8266/Arduino and earlephilhower/newlib-xtensa (in no package registry, so CI cannot fetch them)"
 fi
 echo "== test";   cargo test --all-targets --features ffi --no-fail-fast
+echo "== release"  # the aarch64 static binary and arm64 .deb, proven under qemu-user
+bash scripts/ci-release.sh "${CARGO_TARGET_DIR:-target}/debug/mqtt_vpn"
 echo "== doc";    cargo test --doc --features ffi
 echo "== fuzz";   bash scripts/fuzz.sh 15     # every fuzz target for 15 s; the long runs are in fuzz/README.md
 echo "== soak"    # two minutes of the 30-minute soak: RSS and fds must stay flat
