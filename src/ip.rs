@@ -143,6 +143,30 @@ fn addr16(header: &[u8; v6::HEADER], at: usize) -> [u8; 16] {
     a
 }
 
+/// The IP packets lying back to back in `buf` (a wire-v2 batch, once the
+/// tunnel has checked it): each as long as its header says. Stops at the
+/// first bytes that are not a whole packet.
+pub fn packets(buf: &[u8]) -> Packets<'_> {
+    Packets { rest: buf }
+}
+
+/// Iterator of [`packets`].
+#[derive(Debug, Clone)]
+pub struct Packets<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let len = IpHeader::parse(self.rest).ok()?.total_len;
+        let (packet, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Some(packet)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ use crate::replay::{
 };
 use crate::topic::{self, Topic, TopicError};
 use crate::wire::{self, Key, NONCE_LEN, OpenError};
-use crate::wire2::{self, BOOT_ID_LEN};
+use crate::wire2::{self, BOOT_ID_LEN, Framing};
 
 pub use crate::route::{Route, RouteError, Subnet};
 
@@ -195,6 +195,11 @@ pub struct Config {
     /// address that is not the node's own are dropped
     /// ([`DropReason::NotForThisNode`]).
     pub forward_for: Vec<Subnet>,
+    /// With wire v2: the largest batch (packets in one message, bytes
+    /// before sealing) this node reads; 0 reads none. A driver announces
+    /// it to its peers (and sizes its receive buffer for it); batches are
+    /// sent only to peers that announced it ([`Tunnel::set_batch_peers`]).
+    pub batch_receive: usize,
 }
 
 impl Config {
@@ -216,6 +221,7 @@ impl Config {
             v1_peers: Vec::new(),
             v2_senders: DEFAULT_V2_SENDERS,
             forward_for: Vec::new(),
+            batch_receive: 0,
         }
     }
 
@@ -410,6 +416,10 @@ pub struct Counters {
     pub rx_packets: u64,
     /// Bytes of IP packets delivered.
     pub rx_bytes: u64,
+    /// Messages published (one per packet, or one per wire-v2 batch).
+    pub tx_messages: u64,
+    /// Messages that delivered packets.
+    pub rx_messages: u64,
     dropped_outbound: [u64; DropReason::ALL.len()],
     dropped_inbound: [u64; DropReason::ALL.len()],
 }
@@ -470,6 +480,19 @@ pub struct Tunnel {
     next_counter: u64,
     /// The wall clock in Unix seconds, as the driver last passed it in.
     clock: u64,
+    /// Peers that read wire-v2 batches, with the largest they read.
+    batch_peers: Vec<(Ipv4Addr, usize)>,
+}
+
+/// Where an outbound packet goes ([`Tunnel::destination`]).
+struct Destination<'p> {
+    /// The packet, cut to the length its header states.
+    packet: &'p [u8],
+    topic: Topic,
+    /// The IPv4 node it is for, when it is for one node.
+    hop: Option<Ipv4Addr>,
+    /// For every node (a broadcast topic).
+    broadcast: bool,
 }
 
 /// Which way an outbound payload is sealed.
@@ -520,6 +543,7 @@ impl Tunnel {
             epoch: None,
             next_counter: 0,
             clock: 0,
+            batch_peers: Vec::new(),
         };
         tunnel.rebuild_subscriptions()?;
         tunnel.allocate_replay_memory();
@@ -690,6 +714,7 @@ impl Tunnel {
             epoch: None,
             next_counter: 0,
             clock: self.clock,
+            batch_peers: Vec::new(),
         };
         let sending = Self {
             config: self.config,
@@ -700,6 +725,7 @@ impl Tunnel {
             epoch: self.epoch,
             next_counter: self.next_counter,
             clock: self.clock,
+            batch_peers: self.batch_peers,
         };
         (Sender(sending), Receiver(receiving))
     }
@@ -809,6 +835,7 @@ impl Tunnel {
             Ok(_) => {
                 self.counters.tx_packets += 1;
                 self.counters.tx_bytes += packet.len() as u64;
+                self.counters.tx_messages += 1;
             }
             Err(reason) => self.counters.count_drop(Direction::Outbound, reason),
         }
@@ -822,25 +849,12 @@ impl Tunnel {
         nonce: &[u8; NONCE_LEN],
         out: &mut [u8],
     ) -> Result<Outbound, DropReason> {
-        let header = IpHeader::parse(packet).map_err(|_| DropReason::Malformed)?;
-        // The IPv4 node the payload is for, when it is one node.
-        let mut hop = None;
-        let topic = match header.dst {
-            IpAddr::V4(dst) if self.is_broadcast(dst) => self.broadcast_topic(),
-            IpAddr::V4(dst) => {
-                let next = via.unwrap_or_else(|| self.next_hop(dst));
-                hop = Some(next);
-                self.topic_for(next)
-            }
-            IpAddr::V6(dst) if dst == ALL_NODES => self.topic_for_v6(dst)?,
-            IpAddr::V6(dst) if dst.is_multicast() => return Err(DropReason::MulticastNotCarried),
-            IpAddr::V6(dst) => self.topic_for_v6(dst)?,
-        };
-        let packet = &packet[..header.total_len];
-        if packet.len() > self.config.mtu {
-            return Err(DropReason::TooLarge);
-        }
-        let broadcast = topic == self.broadcast_topic() || header.dst == IpAddr::V6(ALL_NODES);
+        let Destination {
+            packet,
+            topic,
+            hop,
+            broadcast,
+        } = self.destination(packet, via)?;
         let len = match (
             self.seal_for(hop, broadcast),
             &self.config.key,
@@ -868,6 +882,132 @@ impl Tunnel {
             _ => return Err(DropReason::WrongVersion),
         };
         Ok(Outbound { topic, len })
+    }
+
+    /// Where `packet` goes: the packet cut to its stated length, its topic,
+    /// the IPv4 node it is for when it is one node, and whether it is for
+    /// every node.
+    fn destination<'p>(
+        &self,
+        packet: &'p [u8],
+        via: Option<Ipv4Addr>,
+    ) -> Result<Destination<'p>, DropReason> {
+        let header = IpHeader::parse(packet).map_err(|_| DropReason::Malformed)?;
+        let mut hop = None;
+        let topic = match header.dst {
+            IpAddr::V4(dst) if self.is_broadcast(dst) => self.broadcast_topic(),
+            IpAddr::V4(dst) => {
+                let next = via.unwrap_or_else(|| self.next_hop(dst));
+                hop = Some(next);
+                self.topic_for(next)
+            }
+            IpAddr::V6(dst) if dst == ALL_NODES => self.topic_for_v6(dst)?,
+            IpAddr::V6(dst) if dst.is_multicast() => return Err(DropReason::MulticastNotCarried),
+            IpAddr::V6(dst) => self.topic_for_v6(dst)?,
+        };
+        let packet = &packet[..header.total_len];
+        if packet.len() > self.config.mtu {
+            return Err(DropReason::TooLarge);
+        }
+        let broadcast = topic == self.broadcast_topic() || header.dst == IpAddr::V6(ALL_NODES);
+        Ok(Destination {
+            packet,
+            topic,
+            hop,
+            broadcast,
+        })
+    }
+
+    /// Replaces the peers that read wire-v2 batches: each with the largest
+    /// batch it reads (bytes of packets), as it announced. Packets for any
+    /// other node go one per message.
+    pub fn set_batch_peers(&mut self, peers: impl IntoIterator<Item = (Ipv4Addr, usize)>) {
+        self.batch_peers.clear();
+        self.batch_peers.extend(peers);
+    }
+
+    /// If `packet` may travel in a wire-v2 batch: its topic and the most
+    /// bytes of packets one batch to it may hold. `None` for a packet that
+    /// goes alone (not v2, a broadcast, IPv6, or a next hop that does not
+    /// read batches).
+    pub fn batch_topic(&self, packet: &[u8]) -> Option<(Topic, usize)> {
+        let Destination {
+            topic,
+            hop,
+            broadcast,
+            ..
+        } = self.destination(packet, None).ok()?;
+        let hop = hop?;
+        if !matches!(self.seal_for(Some(hop), broadcast), Seal::V2) || broadcast {
+            return None;
+        }
+        let limit = self.batch_peers.iter().find(|(peer, _)| *peer == hop)?.1;
+        Some((topic, limit))
+    }
+
+    /// Seals `packets`, all for one topic ([`Tunnel::batch_topic`]) and
+    /// together no longer than its limit, into one wire-v2 batch in `out`.
+    /// One packet is sealed as [`Tunnel::handle_outbound`] does. A packet
+    /// that does not belong (another topic, not batchable, over the limit)
+    /// drops the whole batch as [`DropReason::Malformed`]: the caller
+    /// groups them.
+    pub fn handle_outbound_batch(
+        &mut self,
+        packets: &[&[u8]],
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        if let [packet] = packets {
+            return self.handle_outbound(packet, nonce, out);
+        }
+        let result = self.outbound_batch(packets, nonce, out);
+        let count = packets.len() as u64;
+        match &result {
+            Ok(_) => {
+                self.counters.tx_packets += count;
+                self.counters.tx_bytes += packets.iter().map(|p| p.len() as u64).sum::<u64>();
+                self.counters.tx_messages += 1;
+            }
+            Err(reason) => {
+                for _ in 0..count {
+                    self.counters.count_drop(Direction::Outbound, *reason);
+                }
+            }
+        }
+        result
+    }
+
+    fn outbound_batch(
+        &mut self,
+        packets: &[&[u8]],
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        let first = packets.first().ok_or(DropReason::Malformed)?;
+        let (topic, limit) = self.batch_topic(first).ok_or(DropReason::Malformed)?;
+        let mut end = wire2::OVERHEAD;
+        for packet in packets {
+            let Destination {
+                packet,
+                topic: packet_topic,
+                ..
+            } = self.destination(packet, None)?;
+            if packet_topic != topic || end - wire2::OVERHEAD + packet.len() > limit {
+                return Err(DropReason::Malformed);
+            }
+            out.get_mut(end..end + packet.len())
+                .ok_or(DropReason::BufferTooSmall)?
+                .copy_from_slice(packet);
+            end += packet.len();
+        }
+        let Some(v2) = &self.config.wire_v2 else {
+            return Err(DropReason::WrongVersion);
+        };
+        let header = next_v2_header(&mut self.epoch, &mut self.next_counter, self.clock, nonce)?;
+        let address = wire2::topic_address(topic.as_str());
+        wire2::seal_framed_in_place(&v2.key, &header, Framing::Batch, address, &mut out[..end])
+            .map_err(|_| DropReason::BufferTooSmall)?;
+        Ok(Outbound { topic, len: end })
     }
 
     /// How a payload for `hop` (an IPv4 node; `None` for IPv6) or for every
@@ -900,41 +1040,53 @@ impl Tunnel {
     ) -> Result<usize, DropReason> {
         let result = self.inbound(topic, payload, out);
         match result {
-            Ok(len) => {
-                self.counters.rx_packets += 1;
+            Ok((len, packets)) => {
+                self.counters.rx_packets += packets as u64;
                 self.counters.rx_bytes += len as u64;
+                self.counters.rx_messages += 1;
             }
             Err(reason) => self.counters.count_drop(Direction::Inbound, reason),
         }
-        result
+        result.map(|(len, _)| len)
     }
 
+    /// The length of what was written to `out` and how many packets it is.
     fn inbound(
         &mut self,
         topic: &str,
         payload: &[u8],
         out: &mut [u8],
-    ) -> Result<usize, DropReason> {
+    ) -> Result<(usize, usize), DropReason> {
         if !self.reads(topic) {
             return Err(DropReason::UnknownTopic);
         }
-        let len = if self.is_sealed() {
+        let (len, framing) = if self.is_sealed() {
             self.open(topic, payload, out)?
         } else {
             let out = out
                 .get_mut(..payload.len())
                 .ok_or(DropReason::BufferTooSmall)?;
             out.copy_from_slice(payload);
-            payload.len()
+            (payload.len(), Framing::Single)
         };
-        let header = IpHeader::parse(&out[..len]).map_err(|_| DropReason::Malformed)?;
-        if header.total_len > self.config.mtu {
-            return Err(DropReason::TooLarge);
+        let mut at = 0;
+        let mut packets = 0;
+        loop {
+            let header = IpHeader::parse(&out[at..len]).map_err(|_| DropReason::Malformed)?;
+            if header.total_len > self.config.mtu {
+                return Err(DropReason::TooLarge);
+            }
+            if !self.is_for_this_node(header.dst) {
+                return Err(DropReason::NotForThisNode);
+            }
+            at += header.total_len;
+            packets += 1;
+            // One packet may be followed by padding; a batch is packets
+            // back to back to its very end.
+            if framing == Framing::Single || at == len {
+                return Ok((at, packets));
+            }
         }
-        if !self.is_for_this_node(header.dst) {
-            return Err(DropReason::NotForThisNode);
-        }
-        Ok(header.total_len)
     }
 
     /// Whether a received packet for `dst` is this node's to deliver: its
@@ -957,16 +1109,26 @@ impl Tunnel {
     }
 
     /// Opens a sealed payload of either wire version, judging replays.
-    fn open(&mut self, topic: &str, payload: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
-        if let Some(v2) = &self.config.wire_v2 {
-            if wire2::is_v2(payload) {
+    fn open(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Framing), DropReason> {
+        if let (Some(v2), Some(framing)) = (&self.config.wire_v2, wire2::framing(payload)) {
+            // A batch is opened only up to the size this node announced.
+            let readable = framing == Framing::Single
+                || payload.len().saturating_sub(wire2::OVERHEAD) <= self.config.batch_receive;
+            if readable {
                 let at = (topic, self.clock);
                 match open_v2(&v2.key, &mut self.senders, at, payload, out) {
                     // A v1 payload whose random nonce begins like a v2 header
                     // (once in 2^32): it gets its chance as v1 below.
                     Err(DropReason::DecryptFailed) if self.config.key.is_some() => {}
-                    result => return result,
+                    result => return result.map(|len| (len, framing)),
                 }
+            } else if self.config.key.is_none() {
+                return Err(DropReason::WrongVersion);
             }
         }
         let Some(key) = &self.config.key else {
@@ -992,7 +1154,7 @@ impl Tunnel {
         if let Some(f) = fingerprint {
             self.recent_v1.insert(f);
         }
-        Ok(len)
+        Ok((len, Framing::Single))
     }
 
     /// Whether `packet` comes from an address in [`Config::v1_peers`].
@@ -1049,6 +1211,26 @@ impl Sender {
     /// The boot id wire-v2 payloads are sealed under.
     pub fn epoch_id(&self) -> Option<[u8; BOOT_ID_LEN]> {
         self.0.epoch_id()
+    }
+
+    /// See [`Tunnel::set_batch_peers`].
+    pub fn set_batch_peers(&mut self, peers: impl IntoIterator<Item = (Ipv4Addr, usize)>) {
+        self.0.set_batch_peers(peers);
+    }
+
+    /// See [`Tunnel::batch_topic`].
+    pub fn batch_topic(&self, packet: &[u8]) -> Option<(Topic, usize)> {
+        self.0.batch_topic(packet)
+    }
+
+    /// See [`Tunnel::handle_outbound_batch`].
+    pub fn handle_outbound_batch(
+        &mut self,
+        packets: &[&[u8]],
+        nonce: &[u8; NONCE_LEN],
+        out: &mut [u8],
+    ) -> Result<Outbound, DropReason> {
+        self.0.handle_outbound_batch(packets, nonce, out)
     }
 
     /// See [`Tunnel::handle_clock`].

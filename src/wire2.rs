@@ -31,8 +31,65 @@ use sha2::Sha256;
 
 pub use crate::replay::{BOOT_ID_LEN, epoch_id, epoch_start};
 
-/// The first bytes of every v2 payload: "MQV" and the version, 2.
+/// The first bytes of every v2 payload of one packet: "MQV" and the
+/// version, 2.
 pub const MAGIC: [u8; 4] = *b"MQV\x02";
+/// The first bytes of a v2 payload of several packets (a batch): the
+/// version byte with the batch bit, 0x80, set. Only sent to nodes that
+/// announce they read batches.
+pub const MAGIC_BATCH: [u8; 4] = *b"MQV\x82";
+/// Longest topic address a batch can be sealed for (an IPv6 address in
+/// text is at most 39 bytes).
+const MAX_BATCH_ADDRESS: usize = 64;
+
+/// What a v2 payload carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One IP packet ([`MAGIC`]).
+    Single,
+    /// Whole IP packets back to back, each as long as its header says
+    /// ([`MAGIC_BATCH`]). The associated data is the magic followed by the
+    /// topic address, so a batch cannot be passed off as one packet.
+    Batch,
+}
+
+impl Framing {
+    /// The magic this framing starts with.
+    pub const fn magic(self) -> [u8; 4] {
+        match self {
+            Self::Single => MAGIC,
+            Self::Batch => MAGIC_BATCH,
+        }
+    }
+}
+
+/// The framing of a v2 payload, by its magic; `None` if it is not v2.
+pub fn framing(payload: &[u8]) -> Option<Framing> {
+    match payload.get(..MAGIC.len()) {
+        Some(m) if m == MAGIC => Some(Framing::Single),
+        Some(m) if m == MAGIC_BATCH => Some(Framing::Batch),
+        _ => None,
+    }
+}
+
+/// The associated data of a payload of `framing` for `address`, built in
+/// `buf` for a batch; `None` for a batch address too long to be an IP
+/// address.
+fn associated_data<'a>(
+    framing: Framing,
+    address: &'a [u8],
+    buf: &'a mut [u8; 4 + MAX_BATCH_ADDRESS],
+) -> Option<&'a [u8]> {
+    match framing {
+        Framing::Single => Some(address),
+        Framing::Batch => {
+            let ad = buf.get_mut(..4 + address.len())?;
+            ad[..4].copy_from_slice(&MAGIC_BATCH);
+            ad[4..].copy_from_slice(address);
+            Some(ad)
+        }
+    }
+}
 /// Length of the big-endian packet counter.
 pub const COUNTER_LEN: usize = 8;
 /// Magic, boot id and counter.
@@ -141,20 +198,21 @@ pub struct Header {
 }
 
 impl Header {
-    fn write(&self, head: &mut [u8]) {
-        head[..BOOT_ID_START].copy_from_slice(&MAGIC);
+    fn write(&self, framing: Framing, head: &mut [u8]) {
+        head[..BOOT_ID_START].copy_from_slice(&framing.magic());
         head[BOOT_ID_START..COUNTER_START].copy_from_slice(&self.boot_id);
         head[COUNTER_START..HEADER_LEN].copy_from_slice(&self.counter.to_be_bytes());
     }
 }
 
-/// Whether `payload` starts with [`MAGIC`] (it may still fail to open).
+/// Whether `payload` starts with [`MAGIC`] or [`MAGIC_BATCH`] (it may
+/// still fail to open).
 pub fn is_v2(payload: &[u8]) -> bool {
-    payload.starts_with(&MAGIC)
+    framing(payload).is_some()
 }
 
-/// Reads the header of a v2 payload without authenticating it: what a
-/// receiver checks against its replay window before spending a decryption.
+/// Reads the header of a v2 payload of either framing without
+/// authenticating it.
 pub fn header(payload: &[u8]) -> Result<Header, OpenError> {
     if !is_v2(payload) {
         return Err(if payload.len() < MAGIC.len() {
@@ -203,18 +261,28 @@ pub fn seal_in_place(
     address: &[u8],
     buf: &mut [u8],
 ) -> Result<(), SealError> {
+    seal_framed_in_place(key, header, Framing::Single, address, buf)
+}
+
+/// Like [`seal_in_place`], for either framing: with [`Framing::Batch`],
+/// `buf` holds the headroom and then whole IP packets back to back.
+pub fn seal_framed_in_place(
+    key: &Key,
+    header: &Header,
+    framing: Framing,
+    address: &[u8],
+    buf: &mut [u8],
+) -> Result<(), SealError> {
     if buf.len() < OVERHEAD {
         return Err(SealError::BufferTooSmall);
     }
+    let mut ad = [0u8; 4 + MAX_BATCH_ADDRESS];
+    let ad = associated_data(framing, address, &mut ad).ok_or(SealError::BufferTooSmall)?;
     let (head, body) = buf.split_at_mut(CIPHERTEXT_START);
-    header.write(head);
+    header.write(framing, head);
     let tag = key
         .cipher
-        .encrypt_in_place_detached(
-            XNonce::from_slice(&head[NONCE_START..TAG_START]),
-            address,
-            body,
-        )
+        .encrypt_in_place_detached(XNonce::from_slice(&head[NONCE_START..TAG_START]), ad, body)
         // Only refused beyond 2^38 bytes, which a packet cannot be.
         .map_err(|_| SealError::BufferTooSmall)?;
     head[TAG_START..].copy_from_slice(&tag);
@@ -261,12 +329,16 @@ fn opened_len(payload_len: usize) -> Result<usize, OpenError> {
     }
 }
 
-/// `head` is the first [`OVERHEAD`] bytes of a payload, `body` its ciphertext.
+/// `head` is the first [`OVERHEAD`] bytes of a payload (its magic says
+/// the framing), `body` its ciphertext.
 fn decrypt(key: &Key, address: &[u8], head: &[u8], body: &mut [u8]) -> Result<(), OpenError> {
+    let framing = framing(head).ok_or(OpenError::NotV2)?;
+    let mut ad = [0u8; 4 + MAX_BATCH_ADDRESS];
+    let ad = associated_data(framing, address, &mut ad).ok_or(OpenError::Forged)?;
     let nonce = XNonce::from_slice(&head[NONCE_START..TAG_START]);
     let tag = Tag::from_slice(&head[TAG_START..CIPHERTEXT_START]);
     key.cipher
-        .decrypt_in_place_detached(nonce, address, body, tag)
+        .decrypt_in_place_detached(nonce, ad, body, tag)
         .map_err(|_| OpenError::Forged)
 }
 

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use mqttvpn::replay::{EPOCH_SECONDS, WINDOW};
 use mqttvpn::tunnel::{Config, Direction, DropReason, Subnet, Tunnel};
 use mqttvpn::wire::{self, NONCE_LEN};
-use mqttvpn::wire2::{self, BOOT_ID_LEN, Header, Key, OpenError};
+use mqttvpn::wire2::{self, BOOT_ID_LEN, Framing, Header, Key, OpenError};
 use serde_json::Value;
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/wire-v2.json");
@@ -91,6 +91,42 @@ fn every_vector_seals_to_its_payload_and_opens_to_its_header_and_plaintext() {
             "{name}: open"
         );
         assert_eq!(wire2::header(&payload), Ok(header), "{name}: header");
+    }
+}
+
+#[test]
+fn every_batch_vector_seals_and_opens_byte_for_byte() {
+    let all = vectors();
+    for v in entries(&all, "batches") {
+        let name = v["name"].as_str().unwrap();
+        let header = Header {
+            boot_id: hex_field(v, "boot_id").try_into().unwrap(),
+            counter: v["counter"].as_str().unwrap().parse().unwrap(),
+        };
+        let packets: Vec<Vec<u8>> = v["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| hex::decode(p.as_str().unwrap()).unwrap())
+            .collect();
+        let payload = hex_field(v, "payload");
+        let mut sealed = vec![0u8; wire2::OVERHEAD];
+        packets.iter().for_each(|p| sealed.extend_from_slice(p));
+        wire2::seal_framed_in_place(
+            &key_field(v),
+            &header,
+            Framing::Batch,
+            address(v),
+            &mut sealed,
+        )
+        .unwrap();
+        assert_eq!(hex::encode(&sealed), hex::encode(&payload), "{name}: seal");
+        assert_eq!(wire2::framing(&payload), Some(Framing::Batch), "{name}");
+        let mut opened = vec![0u8; payload.len()];
+        let (_, n) = wire2::open(&key_field(v), address(v), &payload, &mut opened).unwrap();
+        let split: Vec<&[u8]> = mqttvpn::ip::packets(&opened[..n]).collect();
+        let want: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        assert_eq!(split, want, "{name}: open and split");
     }
 }
 
@@ -631,4 +667,134 @@ fn v2_senders_are_told_apart_by_their_authenticated_source_address() {
         "C has a window of its own"
     );
     assert_eq!(deliver(&mut b, &from_c), Err(DropReason::Replayed));
+}
+
+// ---- batches: several packets in one message, between nodes that say so ----
+
+/// The largest batch the test receivers read.
+const BATCH: usize = 16_000;
+
+/// A v2 node that reads batches of up to [`BATCH`] bytes.
+fn batch_reader(address: Ipv4Addr) -> Tunnel {
+    let mut config = Config::new(address).with_wire_v2(v2_key());
+    config.batch_receive = BATCH;
+    at_now(config)
+}
+
+/// A v2 node that sends batches to `peer`.
+fn batch_sender(address: Ipv4Addr, peer: Ipv4Addr, limit: usize) -> Tunnel {
+    let mut node = at_now(Config::new(address).with_wire_v2(v2_key()));
+    node.set_batch_peers([(peer, limit)]);
+    node
+}
+
+fn publish_batch(from: &mut Tunnel, packets: &[Vec<u8>]) -> Result<Message, DropReason> {
+    let slices: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+    let mut out = vec![0u8; BATCH * 2];
+    let sent = from.handle_outbound_batch(&slices, &NONCE, &mut out)?;
+    Ok((sent.topic.as_str().to_owned(), out[..sent.len].to_vec()))
+}
+
+/// Five packets of a flow from A to B, 40 to 1440 bytes.
+fn flow() -> Vec<Vec<u8>> {
+    [40, 1440, 1440, 600, 52]
+        .map(|len| ipv4(A, B, len))
+        .to_vec()
+}
+
+#[test]
+fn a_batch_to_a_peer_that_reads_batches_is_one_message_carrying_every_packet() {
+    let mut a = batch_sender(A, B, BATCH);
+    let packets = flow();
+    let (topic, limit) = a.batch_topic(&packets[0]).unwrap();
+    assert_eq!((topic.as_str(), limit), ("mqttip/10.0.1.2", BATCH));
+    let message = publish_batch(&mut a, &packets).unwrap();
+    assert_eq!(wire2::framing(&message.1), Some(Framing::Batch));
+    let total: usize = packets.iter().map(Vec::len).sum();
+    assert_eq!(message.1.len(), total + wire2::OVERHEAD);
+    let mut b = batch_reader(B);
+    let mut out = vec![0u8; BATCH];
+    let len = b.handle_inbound(&message.0, &message.1, &mut out).unwrap();
+    let delivered: Vec<&[u8]> = mqttvpn::ip::packets(&out[..len]).collect();
+    assert_eq!(
+        delivered,
+        packets.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+    let (sent, got) = (a.counters(), b.counters());
+    assert_eq!((sent.tx_packets, sent.tx_messages), (5, 1));
+    assert_eq!(
+        (got.rx_packets, got.rx_messages, got.rx_bytes),
+        (5, 1, total as u64)
+    );
+    assert_eq!(
+        b.handle_inbound(&message.0, &message.1, &mut out),
+        Err(DropReason::Replayed)
+    );
+}
+
+#[test]
+fn only_unicast_v2_packets_to_a_peer_that_reads_batches_may_be_batched() {
+    let a = batch_sender(A, B, BATCH);
+    assert!(a.batch_topic(&ipv4(A, C, 40)).is_none(), "C did not say");
+    assert!(a.batch_topic(&ipv4(A, Ipv4Addr::BROADCAST, 40)).is_none());
+    let v1_only = Tunnel::new(Config::new(A).with_password(b"pw")).unwrap();
+    assert!(v1_only.batch_topic(&ipv4(A, B, 40)).is_none());
+}
+
+#[test]
+fn a_node_that_does_not_read_batches_drops_them_unopened() {
+    let (topic, payload) = publish_batch(&mut batch_sender(A, B, BATCH), &flow()).unwrap();
+    let mut out = vec![0u8; BATCH];
+    let mut v2_only = at_now(Config::new(B).with_wire_v2(v2_key()));
+    assert_eq!(
+        v2_only.handle_inbound(&topic, &payload, &mut out),
+        Err(DropReason::WrongVersion)
+    );
+    // With a v1 password it gets its chance as v1, and fails to open.
+    assert_eq!(
+        v2_node(B).handle_inbound(&topic, &payload, &mut out),
+        Err(DropReason::DecryptFailed)
+    );
+    assert_eq!(v2_only.counters().rx_packets, 0);
+}
+
+#[test]
+fn a_batch_over_the_limit_is_refused_by_sender_and_receiver() {
+    let packets: Vec<Vec<u8>> = (0..12).map(|_| ipv4(A, B, 1440)).collect();
+    let over = publish_batch(&mut batch_sender(A, B, 10_000), &packets);
+    assert_eq!(
+        over,
+        Err(DropReason::Malformed),
+        "the sender keeps to the limit"
+    );
+    let mut too_big_for_b = batch_sender(A, B, 20_000);
+    let message = publish_batch(&mut too_big_for_b, &packets).unwrap();
+    assert_eq!(
+        deliver(&mut batch_reader(B), &message),
+        Err(DropReason::WrongVersion),
+        "more than B announced"
+    );
+}
+
+#[test]
+fn packets_for_another_topic_are_never_sealed_into_a_batch() {
+    let mut a = batch_sender(A, B, BATCH);
+    let mixed = vec![ipv4(A, B, 40), ipv4(A, C, 40)];
+    assert_eq!(publish_batch(&mut a, &mixed), Err(DropReason::Malformed));
+    assert_eq!(
+        a.counters()
+            .dropped(Direction::Outbound, DropReason::Malformed),
+        2
+    );
+}
+
+#[test]
+fn a_batch_relabelled_as_one_packet_does_not_open() {
+    let (topic, mut payload) = publish_batch(&mut batch_sender(A, B, BATCH), &flow()).unwrap();
+    payload[..4].copy_from_slice(&wire2::MAGIC);
+    let mut out = vec![0u8; BATCH];
+    assert_eq!(
+        batch_reader(B).handle_inbound(&topic, &payload, &mut out),
+        Err(DropReason::DecryptFailed)
+    );
 }
