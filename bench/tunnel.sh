@@ -3,7 +3,7 @@
 # all measured in one run so the ratios hold on a noisy machine.
 #
 #   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
-#                        [--modes "plain encrypted enc-nogso enc-2threads jumbo jumbo64k"]
+#                        [--modes "plain encrypted v2 v2-batch enc-nogso enc-2threads jumbo jumbo64k"]
 #
 # Needs root. Builds nothing: run first
 #   cargo build --release --bin mqtt_vpn --example broker_bench
@@ -16,6 +16,8 @@
 # pings: the path a tunnel ping takes, minus the tunnel), then per mode
 # (plain; encrypted; enc-nogso = encrypted without TUN offload;
 # enc-2threads = encrypted with two runtime threads per node;
+# v2 = wire v2, one packet per message (--no-batch); v2-batch = wire v2
+# with batches between the two nodes (several packets per message);
 # jumbo, jumbo64k = encrypted with MTU 9000, 64000) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
 # with the CPU seconds of both nodes and of mosquitto per GB carried, and the
@@ -30,7 +32,7 @@ DURATION=10
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JSON_OUT=$ROOT/bench/results/latest.json
 PERF_DIR=
-MODES="plain encrypted enc-nogso jumbo jumbo64k"
+MODES="plain encrypted v2 v2-batch enc-nogso jumbo jumbo64k"
 while (($#)); do
     case $1 in
     --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
@@ -38,7 +40,7 @@ while (($#)); do
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
     --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
     --modes) MODES=${2:?--modes needs a list}; shift 2 ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -291,6 +293,8 @@ declare -A SPECS=(
     [enc-2threads]="1500 -k benchpw --threads 2"
     [jumbo]="9000 -k benchpw"
     [jumbo64k]="64000 -k benchpw"
+    [v2]="1500 -k benchpw --wire v2 --no-batch"
+    [v2-batch]="1500 -k benchpw --wire v2"
 )
 for mode in $MODES; do
     [[ -n ${SPECS[$mode]:-} ]] || die "unknown mode $mode (known: ${!SPECS[*]})"

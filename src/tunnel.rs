@@ -1223,6 +1223,11 @@ impl Sender {
         self.0.batch_topic(packet)
     }
 
+    /// Whether any peer reads batches ([`Tunnel::set_batch_peers`]).
+    pub fn has_batch_peers(&self) -> bool {
+        !self.0.batch_peers.is_empty()
+    }
+
     /// See [`Tunnel::handle_outbound_batch`].
     pub fn handle_outbound_batch(
         &mut self,

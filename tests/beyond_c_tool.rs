@@ -7,12 +7,15 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use mqttvpn::mqtt::{Event, Options, QoS, Session};
-use support::{BROKER_PORT, Lab, can_use_namespaces, connect_in, counter, have_mosquitto};
+use support::{
+    BROKER_PORT, Lab, can_use_namespaces, connect_in, counter, counters, have_mosquitto,
+};
 
 const A: &str = "10.0.1.1";
 const B: &str = "10.0.1.2";
@@ -240,6 +243,62 @@ fn v2_nodes_reach_v1_nodes_listed_as_v1_peers_and_only_those() {
         "B counted C's v1 packets\n{}",
         lab.logs()
     );
+}
+
+/// Starts v2 nodes A (host 1) and B (host 2, with `b_args` too), waits
+/// until A sees B's status, sends 2 MB over TCP from A to B and returns
+/// A's and B's counters after it arrived intact.
+fn v2_transfer(b_args: &[&str]) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let mut lab = Lab::new(2);
+    lab.start_mosquitto();
+    let a = lab.start_node(1, A, &["-k", "pw", "--wire", "v2"]);
+    let b = lab.start_node(2, B, &[&["-k", "pw", "--wire", "v2"], b_args].concat());
+    assert!(
+        lab.host(1).ns.wait_for_ping(B, UP).is_some(),
+        "{}",
+        lab.logs()
+    );
+    // B's retained status reaches A when A subscribes; give it a moment
+    // beyond the first ping.
+    std::thread::sleep(Duration::from_millis(500));
+    let (sent, received) = lab
+        .start_tcp_transfer(B, 2 << 20)
+        .finish()
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.logs()));
+    assert_eq!(sent, received, "the transfer arrived intact");
+    // Counters reach the report within 100 ms of the last packet.
+    std::thread::sleep(Duration::from_millis(500));
+    (counters(lab.proc(a)), counters(lab.proc(b)))
+}
+
+#[test]
+fn v2_nodes_that_read_batches_carry_a_transfer_in_fewer_messages_than_packets() {
+    if !ready("v2_nodes_that_read_batches_carry_a_transfer_in_fewer_messages_than_packets") {
+        return;
+    }
+    let (a, b) = v2_transfer(&[]);
+    let (packets, messages) = (a["tx_packets"], a["tx_messages"]);
+    assert!(
+        packets > 1000 && messages * 2 < packets,
+        "A sent {packets} packets in {messages} messages"
+    );
+    assert!(
+        b["rx_packets"] > 1000 && b["rx_messages"] * 2 < b["rx_packets"],
+        "B: {b:?}"
+    );
+    assert_eq!(b.get("dropped_in_wrong_version"), None, "B: {b:?}");
+}
+
+#[test]
+fn a_v2_node_sends_one_packet_per_message_to_a_peer_that_does_not_read_batches() {
+    if !ready("a_v2_node_sends_one_packet_per_message_to_a_peer_that_does_not_read_batches") {
+        return;
+    }
+    let (a, b) = v2_transfer(&["--no-batch"]);
+    assert!(a["tx_packets"] > 1000, "A: {a:?}");
+    assert_eq!(a["tx_messages"], a["tx_packets"], "A: {a:?}");
+    assert!(b["rx_packets"] > 1000, "B: {b:?}");
+    assert_eq!(b["rx_messages"], b["rx_packets"], "B: {b:?}");
 }
 
 #[test]

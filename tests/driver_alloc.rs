@@ -1,7 +1,8 @@
 //! The Linux driver's per-packet path allocates nothing in steady state: a
 //! counting global allocator watches packets being sealed and framed into
 //! pooled batches, and the same bytes (a broker forwards a QoS 0 PUBLISH
-//! unchanged) being parsed by the MQTT session and opened into packets.
+//! unchanged) being parsed by the MQTT session and opened into packets;
+//! with wire v1, in plain mode, and with wire-v2 batches.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
@@ -11,6 +12,7 @@ use mqttvpn::link::{Buffers, Link, LinkEvent};
 use mqttvpn::linux::pipeline::{BatchPool, Publisher};
 use mqttvpn::mqtt::session::Options;
 use mqttvpn::tunnel::{Config, Tunnel};
+use mqttvpn::wire2::Key;
 
 struct Counting;
 
@@ -67,11 +69,37 @@ fn packet(len: usize) -> Vec<u8> {
     p
 }
 
+/// The largest wire-v2 batch the receiver reads.
+const BATCH: usize = 65_000;
+
+/// The sending and the receiving tunnel of one mode: wire v1 (`"v1"`),
+/// plain (`"plain"`), or wire v2 with batches (`"v2 batches"`).
+fn tunnels(mode: &str) -> (Tunnel, Tunnel) {
+    let (a, b) = (Ipv4Addr::new(10, 0, 1, 1), Ipv4Addr::new(10, 0, 1, 2));
+    let config = |address| match mode {
+        "v1" => Config::new(address).with_password(b"pw"),
+        "plain" => Config::new(address),
+        _ => {
+            let mut config = Config::new(address).with_wire_v2(Key::from_bytes(&[7; 32]));
+            config.batch_receive = BATCH;
+            config
+        }
+    };
+    let (mut sender, mut receiver) = (
+        Tunnel::new(config(a)).unwrap(),
+        Tunnel::new(config(b)).unwrap(),
+    );
+    sender.handle_clock(1_800_000_000);
+    receiver.handle_clock(1_800_000_000);
+    (sender, receiver)
+}
+
 /// A receiving link whose session a broker accepted and whose
 /// subscription it granted.
 fn connected_link() -> Link {
     let buffers = Buffers {
         packets_through_session: false,
+        min_incoming: BATCH + 1024,
         ..Buffers::for_packets(1500, 40)
     };
     let mut link = Link::new(Options::new("alloc-test"), buffers).unwrap();
@@ -104,15 +132,13 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
         allocations() > probe,
         "the counting allocator counts this thread"
     );
-    for password in [&b"pw"[..], &b""[..]] {
-        let sender =
-            Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 1)).with_password(password)).unwrap();
-        let mut receiver =
-            Tunnel::new(Config::new(Ipv4Addr::new(10, 0, 1, 2)).with_password(password)).unwrap();
+    for mode in ["v1", "plain", "v2 batches"] {
+        let (sender, mut receiver) = tunnels(mode);
         let mut publisher = Publisher::new(sender.split().0);
+        publisher.set_batch_peers([(Ipv4Addr::new(10, 0, 1, 2), BATCH)].into_iter());
         let mut pool = BatchPool::new(4, 64 * 1024 + 8 * 1024);
         let mut link = connected_link();
-        let mut out = vec![0u8; 1500 + 1024];
+        let mut out = vec![0u8; BATCH + 1024];
         let sizes = [1400, 84, 1500, 576];
         let packets: Vec<Vec<u8>> = sizes.iter().map(|&n| packet(n)).collect();
         let mut delivered = 0u64;
@@ -120,9 +146,8 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
             for _ in 0..rounds {
                 let slot = pool.acquire().expect("a free batch: each is dropped below");
                 let buffer = pool.buffer(slot).unwrap();
-                for packet in packets.iter().cycle().take(40) {
-                    publisher.push(packet, buffer).unwrap();
-                }
+                let read = packets.iter().cycle().take(40).map(Vec::as_slice);
+                assert_eq!(publisher.push_all(read, buffer), Ok(40));
                 let batch = pool.share(slot);
                 // What the broker's writer would do: the bytes go out, the
                 // broker forwards each PUBLISH unchanged, the receiver parses.
@@ -131,8 +156,10 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
                     let fed = link.handle_bytes(input, 10, &mut receiver, &mut out, |_, _| false);
                     input = &input[fed.used..];
                     if let Some(len) = fed.packet {
-                        assert_eq!(&out[..len], &packets[(*delivered % 4) as usize][..]);
-                        *delivered += 1;
+                        for got in mqttvpn::ip::packets(&out[..len]) {
+                            assert_eq!(got, &packets[(*delivered % 4) as usize][..]);
+                            *delivered += 1;
+                        }
                     }
                 }
                 drop(batch);
@@ -145,9 +172,16 @@ fn framing_batches_and_parsing_them_back_allocate_nothing_per_packet() {
         assert_eq!(
             after - before,
             0,
-            "allocations while framing and parsing 4000 packets (password {password:?})"
+            "allocations while framing and parsing 4000 packets ({mode})"
         );
         assert_eq!(delivered, 108 * 40, "every packet came back intact");
         assert_eq!(pool.len(), 1, "one batch buffer is reused throughout");
+        let counters = receiver.counters();
+        let per_message = counters.rx_packets / counters.rx_messages;
+        assert_eq!(
+            per_message,
+            if mode == "v2 batches" { 40 } else { 1 },
+            "{mode}"
+        );
     }
 }

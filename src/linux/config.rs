@@ -166,6 +166,12 @@ pub struct Settings {
     /// the first line of FILE [default: the VPN password].
     #[arg(long, value_name = "FILE")]
     pub v1_password_file: Option<PathBuf>,
+    /// With --wire v2: neither read nor send batches (several packets in
+    /// one message; by default announced in the status and used between
+    /// mqtt-vpn nodes that both read them).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_batch: bool,
     /// Send packets for CIDR to the node at VIA, a gateway that forwards
     /// them (repeatable), e.g. --route 192.168.4.0/24=10.0.1.7.
     #[arg(long = "route", value_name = "CIDR=VIA")]
@@ -348,6 +354,9 @@ pub struct NodeConfig {
     pub v1_peers: Vec<tunnel::Subnet>,
     /// With `v1_peers`: their password, if not the VPN password.
     pub v1_password: Option<Secret>,
+    /// Read and send wire-v2 batches (wire v2 and presence on, no
+    /// `--no-batch`).
+    pub batch: bool,
     /// Routes through gateway nodes.
     pub routes: Vec<tunnel::Route>,
     /// Networks this node delivers received packets for (a gateway's LAN).
@@ -379,9 +388,19 @@ impl NodeConfig {
             config = config.with_route(*route);
         }
         config.forward_for = self.forward.clone();
+        config.batch_receive = self.batch_receive();
         config
     }
+
+    /// The largest wire-v2 batch this node reads and announces (0: none).
+    pub fn batch_receive(&self) -> usize {
+        if self.batch { BATCH_RECEIVE } else { 0 }
+    }
 }
+
+/// The largest wire-v2 batch a Linux node reads: most of a 64 KB TUN
+/// read (one GSO super-segment) in one message.
+pub const BATCH_RECEIVE: usize = 65_000;
 
 impl Settings {
     /// Reads a TOML settings file.
@@ -436,6 +455,7 @@ impl Settings {
             metrics: self.metrics.or(file.metrics),
             wire: self.wire.or(file.wire),
             v1_password_file: self.v1_password_file.or(file.v1_password_file),
+            no_batch: self.no_batch || file.no_batch,
             v1_peers: if self.v1_peers.is_empty() {
                 file.v1_peers
             } else {
@@ -498,6 +518,7 @@ impl Settings {
             wire_v2: wire.v2,
             v1_peers: wire.v1_peers,
             v1_password: wire.v1_password,
+            batch: wire.v2 && !settings.no_presence && !settings.no_batch,
             routes,
             forward,
         })

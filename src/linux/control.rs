@@ -93,6 +93,8 @@ impl Sources {
             ("tx_bytes".to_owned(), out.tx_bytes),
             ("rx_packets".to_owned(), inb.rx_packets),
             ("rx_bytes".to_owned(), inb.rx_bytes),
+            ("tx_messages".to_owned(), out.tx_messages),
+            ("rx_messages".to_owned(), inb.rx_messages),
             ("connects".to_owned(), driver.connects),
             ("connection_errors".to_owned(), driver.connection_errors),
             (
@@ -551,6 +553,7 @@ mod tests {
             wire: Vec::new(),
             mtu: 1500,
             since: None,
+            batch: 0,
         };
         Sources {
             interface: "t0".into(),

@@ -105,7 +105,7 @@ pub async fn run(config: NodeConfig) -> Result<(), RunError> {
         tun.clone(),
         sending,
         links.handles,
-        duplicate,
+        (duplicate, config.batch.then(|| presence.clone())),
         shared.clone(),
     ));
     let (stop, stop_rx) = mpsc::channel(1);
@@ -207,6 +207,7 @@ fn own_presence(config: &NodeConfig) -> Presence {
             },
             mtu: config.mtu,
             since: Some(presence::unix_now()),
+            batch: config.batch_receive(),
         },
     )
 }
@@ -391,12 +392,14 @@ const STATUS_ROOM: usize = 2048;
 /// packets and status messages; it receives packets of the MTU sealed under
 /// the longest topic, and status messages; longer messages are skipped.
 fn link_buffers(config: &NodeConfig) -> Buffers {
+    // A batch's PUBLISH: topic, payload and a little room.
+    let batch = config.batch_receive() + crate::wire2::OVERHEAD + crate::topic::MAX_TOPIC_LEN + 16;
     Buffers {
         mtu: usize::from(config.mtu),
         max_topic_len: crate::topic::MAX_TOPIC_LEN,
         packets_through_session: false,
         extra_tx: 2 * STATUS_ROOM,
-        min_incoming: STATUS_ROOM,
+        min_incoming: STATUS_ROOM.max(batch),
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tun_rs::AsyncDevice;
 
-use super::pipeline::{Batch, BatchPool, PublishDrop, Publisher};
+use super::pipeline::{Batch, BatchPool, Publisher};
 use super::transport::{BrokerStream, ConnectError, Connector};
 use super::{RunError, lock};
 use crate::link::{Link, LinkError, LinkEvent};
@@ -81,11 +81,13 @@ impl SharedCounters {
     pub fn summary(&self) -> String {
         let (out, inb, driver) = self.snapshot();
         let mut s = format!(
-            "tx_packets={} tx_bytes={} rx_packets={} rx_bytes={} connects={} connection_errors={} dropped_broker_unavailable={}",
+            "tx_packets={} tx_bytes={} rx_packets={} rx_bytes={} tx_messages={} rx_messages={} connects={} connection_errors={} dropped_broker_unavailable={}",
             out.tx_packets,
             out.tx_bytes,
             inb.rx_packets,
             inb.rx_bytes,
+            out.tx_messages,
+            inb.rx_messages,
             driver.connects,
             driver.connection_errors,
             driver.broker_unavailable
@@ -295,14 +297,17 @@ pub fn link(index: usize, link: Link, connector: Connector) -> LinkParts {
 /// and queues each batch for the brokers: every link that is up when
 /// `duplicate` (sealed mode with several brokers: receivers drop the second
 /// copy by its nonce), else the first link that is up (plain mode cannot
-/// tell copies apart, so it fails over instead).
+/// tell copies apart, so it fails over instead). With `batch_peers` (the
+/// node's presence, when it sends batches) packets for peers that announce
+/// they read wire-v2 batches are batched.
 pub async fn outbound(
     tun: Arc<AsyncDevice>,
     tunnel: Sender,
     links: Vec<LinkHandle>,
-    duplicate: bool,
+    (duplicate, batch_peers): (bool, SharedPresence),
     shared: Arc<SharedCounters>,
 ) -> Result<(), RunError> {
+    let mut peers_seen = 0;
     let mtu = tunnel.config().mtu;
     let mut publisher = Publisher::new(tunnel);
     let mut reads = TunReads::new(mtu);
@@ -333,6 +338,13 @@ pub async fn outbound(
             continue;
         };
         publisher.handle_clock(super::presence::unix_now());
+        if let Some(presence) = &batch_peers {
+            let presence = lock(presence);
+            if presence.generation() != peers_seen {
+                peers_seen = presence.generation();
+                publisher.set_batch_peers(presence.batch_peers());
+            }
+        }
         let framed = fill_batch(&tun, &mut reads, &mut publisher, buffer, count)?;
         if framed > 0 {
             queue_batch(&links, pool.share(slot), duplicate, framed, &shared);
@@ -353,18 +365,9 @@ fn fill_batch(
 ) -> Result<u64, RunError> {
     let mut framed = 0u64;
     loop {
-        for packet in reads.packets(count) {
-            match publisher.push(packet, buffer) {
-                Ok(()) => framed += 1,
-                Err(PublishDrop::Random) => {
-                    return Err(RunError::Random("getrandom failed".into()));
-                }
-                Err(PublishDrop::Tunnel(reason)) => tracing::trace!(
-                    "dropped outbound packet of {} bytes: {reason}",
-                    packet.len()
-                ),
-            }
-        }
+        framed += publisher
+            .push_all(reads.packets(count), buffer)
+            .map_err(|_| RunError::Random("getrandom failed".into()))?;
         if framed as usize >= MAX_BATCH_PACKETS || buffer.len() >= BATCH_BYTES {
             return Ok(framed);
         }
@@ -470,14 +473,17 @@ const TUN_WRITE_BATCH: usize = 64;
 /// into one write, so the kernel handles one large segment instead of many.
 struct TunWrites {
     bufs: Vec<Vec<u8>>,
-    room: usize,
     count: usize,
     gro: tun_rs::GROTable,
+    /// Where a message's packets are opened (one, or a wire-v2 batch)
+    /// before they are moved into `bufs`.
+    opened: Vec<u8>,
 }
 
 impl TunWrites {
-    /// Buffers for packets of up to `mtu` bytes.
-    fn new(mtu: usize) -> Self {
+    /// Buffers for packets of up to `mtu` bytes, and for batches of up to
+    /// `batch` bytes.
+    fn new(mtu: usize, batch: usize) -> Self {
         let room = mtu + 1024;
         // GRO appends the segments of a flow to its first packet's buffer,
         // and only where the capacity allows: room for a 64 KB segment.
@@ -488,25 +494,29 @@ impl TunWrites {
         };
         Self {
             bufs: (0..TUN_WRITE_BATCH).map(|_| buffer()).collect(),
-            room,
             count: 0,
             gro: tun_rs::GROTable::default(),
+            opened: vec![0; room.max(batch + 1024)],
         }
     }
 
-    /// Where the next packet goes.
-    fn slot(&mut self) -> &mut [u8] {
-        let buf = &mut self.bufs[self.count];
-        buf.resize(TUN_HEADROOM + self.room, 0);
-        &mut buf[TUN_HEADROOM..]
+    /// Where the core opens the next message.
+    fn opened(&mut self) -> &mut [u8] {
+        &mut self.opened
     }
 
-    /// The packet of `len` bytes is in the slot; true when the batch is
-    /// full.
-    fn commit(&mut self, len: usize) -> bool {
-        self.bufs[self.count].truncate(TUN_HEADROOM + len);
+    /// Queues the next packet of the first `len` opened bytes, from `*at`
+    /// on (the core checked that they are whole packets); `None` when none
+    /// is left, else whether the batch of writes is full.
+    fn take_packet(&mut self, len: usize, at: &mut usize) -> Option<bool> {
+        let packet = crate::ip::packets(&self.opened[*at..len]).next()?;
+        *at += packet.len();
+        let buf = &mut self.bufs[self.count];
+        buf.clear();
+        buf.resize(TUN_HEADROOM, 0);
+        buf.extend_from_slice(packet);
         self.count += 1;
-        self.count == self.bufs.len()
+        Some(self.count == self.bufs.len())
     }
 
     /// Writes the collected packets, if any (a failure is only logged).
@@ -614,7 +624,7 @@ impl Common {
             .as_ref()
             .map(|p| lock(p).filter().trim_end_matches('+').to_owned());
         Self {
-            writes: TunWrites::new(tunnel.config().mtu),
+            writes: TunWrites::new(tunnel.config().mtu, tunnel.config().batch_receive),
             tun,
             tunnel,
             shared,
@@ -920,11 +930,14 @@ impl InboundLink {
         while !input.is_empty() {
             let fed = self
                 .link
-                .handle_bytes(input, now, tunnel, writes.slot(), &mut status);
+                .handle_bytes(input, now, tunnel, writes.opened(), &mut status);
             input = &input[fed.used..];
             if let Some(len) = fed.packet {
-                if writes.commit(len) {
-                    writes.flush(tun).await;
+                let mut at = 0;
+                while let Some(full) = writes.take_packet(len, &mut at) {
+                    if full {
+                        writes.flush(tun).await;
+                    }
                 }
             }
             if let Some(reason) = fed.dropped {

@@ -8,11 +8,18 @@
 //! last writer drops them; the session and the tunnel write into buffers
 //! made once.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::mqtt::codec::ClientPacket;
-use crate::tunnel::{DropReason, Sender};
+use crate::topic::Topic;
+use crate::tunnel::Sender;
 use crate::wire::NONCE_LEN;
+
+/// Most packets sealed into one wire-v2 batch (at least what one TUN read
+/// returns).
+const MAX_GROUP: usize = 128;
+const _: () = assert!(MAX_GROUP >= tun_rs::IDEAL_BATCH_SIZE);
 
 /// Bytes of random nonce material fetched from the OS at a time.
 const NONCE_POOL: usize = NONCE_LEN * 256;
@@ -117,11 +124,9 @@ impl BatchPool {
     }
 }
 
-/// Why an outbound packet was not framed.
+/// Why outbound packets could not be framed at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishDrop {
-    /// The core refused it (counted in the tunnel's counters).
-    Tunnel(DropReason),
     /// The OS random source failed.
     Random,
 }
@@ -132,16 +137,96 @@ pub struct Publisher {
     tunnel: Sender,
     nonces: NonceSource,
     payload: Vec<u8>,
+    /// Whether any peer reads batches.
+    batching: bool,
 }
 
 impl Publisher {
     /// A publisher around the outbound copy of the tunnel.
     pub fn new(tunnel: Sender) -> Self {
-        let payload = vec![0; tunnel.config().mtu + 256];
+        let largest = tunnel.config().mtu.max(super::config::BATCH_RECEIVE);
         Self {
             tunnel,
             nonces: NonceSource::default(),
-            payload,
+            payload: vec![0; largest + 256],
+            batching: false,
+        }
+    }
+
+    /// Replaces the peers that read wire-v2 batches, each with the largest
+    /// it reads (capped at what this publisher seals).
+    pub fn set_batch_peers(&mut self, peers: impl Iterator<Item = (Ipv4Addr, usize)>) {
+        let cap = self.payload.len() - 256;
+        self.tunnel
+            .set_batch_peers(peers.map(|(peer, limit)| (peer, limit.min(cap))));
+        self.batching = self.tunnel.has_batch_peers();
+    }
+
+    /// Seals the packets of one TUN read and appends their PUBLISHes to
+    /// `batch`: consecutive packets for one peer that reads batches go in
+    /// one message, every other packet in its own. Returns how many packets
+    /// were framed; packets the core refuses are counted there and skipped.
+    pub fn push_all<'a>(
+        &mut self,
+        packets: impl Iterator<Item = &'a [u8]>,
+        batch: &mut Vec<u8>,
+    ) -> Result<u64, PublishDrop> {
+        let mut group: [&[u8]; MAX_GROUP] = [&[]; MAX_GROUP];
+        let (mut len, mut bytes) = (0, 0);
+        let mut open: Option<(Topic, usize)> = None;
+        let mut framed = 0;
+        for packet in packets {
+            let this = if self.batching {
+                self.tunnel.batch_topic(packet)
+            } else {
+                None
+            };
+            let joins = match (&open, &this) {
+                (Some((topic, limit)), Some((next, _))) => {
+                    next == topic && len < MAX_GROUP && bytes + packet.len() <= *limit
+                }
+                _ => false,
+            };
+            if !joins {
+                framed += self.seal(&group[..len], batch)?;
+                (len, bytes) = (0, 0);
+                open = this;
+                if open.is_none() {
+                    framed += self.seal(&[packet], batch)?;
+                    continue;
+                }
+            }
+            group[len] = packet;
+            len += 1;
+            bytes += packet.len();
+        }
+        framed += self.seal(&group[..len], batch)?;
+        Ok(framed)
+    }
+
+    /// Seals `packets` (none, one, or a group for one batch) into one
+    /// message and appends its PUBLISH to `batch`; how many were framed.
+    fn seal(&mut self, packets: &[&[u8]], batch: &mut Vec<u8>) -> Result<u64, PublishDrop> {
+        if packets.is_empty() {
+            return Ok(0);
+        }
+        let nonce = if self.tunnel.is_sealed() {
+            self.nonces.take().map_err(|_| PublishDrop::Random)?
+        } else {
+            [0; NONCE_LEN]
+        };
+        match self
+            .tunnel
+            .handle_outbound_batch(packets, &nonce, &mut self.payload)
+        {
+            Ok(out) => {
+                append_publish(batch, out.topic.as_str(), &self.payload[..out.len]);
+                Ok(packets.len() as u64)
+            }
+            Err(reason) => {
+                tracing::trace!("dropped {} outbound packet(s): {reason}", packets.len());
+                Ok(0)
+            }
         }
     }
 
@@ -153,21 +238,6 @@ impl Publisher {
     /// Passes the wall clock to the tunnel (wire v2 stamps its epochs).
     pub fn handle_clock(&mut self, unix_seconds: u64) {
         self.tunnel.handle_clock(unix_seconds);
-    }
-
-    /// Seals `packet` and appends its PUBLISH to `batch`.
-    pub fn push(&mut self, packet: &[u8], batch: &mut Vec<u8>) -> Result<(), PublishDrop> {
-        let nonce = if self.tunnel.is_sealed() {
-            self.nonces.take().map_err(|_| PublishDrop::Random)?
-        } else {
-            [0; NONCE_LEN]
-        };
-        let out = self
-            .tunnel
-            .handle_outbound(packet, &nonce, &mut self.payload)
-            .map_err(PublishDrop::Tunnel)?;
-        append_publish(batch, out.topic.as_str(), &self.payload[..out.len]);
-        Ok(())
     }
 }
 

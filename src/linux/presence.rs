@@ -49,6 +49,14 @@ pub struct Status {
     /// Start time (online) or stop time (offline), Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<u64>,
+    /// The largest wire-v2 batch it reads (bytes of packets in one
+    /// message); 0 or absent: one packet per message.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batch: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// This node's identity and the peers it has heard of.
@@ -59,6 +67,8 @@ pub struct Presence {
     peers: BTreeMap<Ipv4Addr, Status>,
     ignored: u64,
     conflict_warned: bool,
+    /// Bumped whenever the set of peers that read batches may have changed.
+    generation: u64,
 }
 
 /// Seconds since the Unix epoch.
@@ -77,6 +87,7 @@ impl Presence {
             peers: BTreeMap::new(),
             ignored: 0,
             conflict_warned: false,
+            generation: 0,
         }
     }
 
@@ -143,7 +154,25 @@ impl Presence {
             self.ignored += 1;
             return;
         }
+        let batch = |s: &Status| (s.online, s.batch);
+        if self.peers.get(&status.address).map(batch) != Some(batch(&status)) {
+            self.generation += 1;
+        }
         self.peers.insert(status.address, status);
+    }
+
+    /// A number that changes whenever [`Presence::batch_peers`] may have.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The online peers that read wire-v2 batches, with the largest each
+    /// reads.
+    pub fn batch_peers(&self) -> impl Iterator<Item = (Ipv4Addr, usize)> + '_ {
+        self.peers
+            .values()
+            .filter(|s| s.online && s.batch > 0)
+            .map(|s| (s.address, s.batch))
     }
 
     /// Peers heard of, by address (this node excluded).
@@ -172,6 +201,7 @@ mod tests {
             wire: vec!["v1".into()],
             mtu: 1500,
             since: Some(1),
+            batch: 0,
         }
     }
 
