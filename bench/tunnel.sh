@@ -3,7 +3,7 @@
 # all measured in one run so the ratios hold on a noisy machine.
 #
 #   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
-#                        [--modes "plain encrypted v2 v2-batch enc-nogso enc-2threads jumbo jumbo64k"]
+#                        [--modes "plain encrypted v2 v2-batch enc-nogso enc-2threads jumbo jumbo64k zika"]
 #
 # Needs root. Builds nothing: run first
 #   cargo build --release --bin mqtt_vpn --example broker_bench
@@ -18,7 +18,8 @@
 # enc-2threads = encrypted with two runtime threads per node;
 # v2 = wire v2, one packet per message (--no-batch); v2-batch = wire v2
 # with batches between the two nodes (several packets per message);
-# jumbo, jumbo64k = encrypted with MTU 9000, 64000) a ping median
+# jumbo, jumbo64k = encrypted with MTU 9000, 64000; zika = the zika tunnel,
+# if installed, as a peer for comparison) a ping median
 # and an iperf3 TCP run through the tunnel 10.0.1.1 (h1) -> 10.0.1.2 (h2),
 # with the CPU seconds of both nodes and of mosquitto per GB carried, and the
 # PUBLISHes mosquitto received per second of the run with its CPU per
@@ -40,7 +41,7 @@ while (($#)); do
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
     --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
     --modes) MODES=${2:?--modes needs a list}; shift 2 ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -211,23 +212,59 @@ broker_publishes() {
 # Runs one mode; appends a JSON row to ROWS; returns non-zero on failure
 # (the caller records a failed row). Arguments: name, MTU, node flags.
 run_mode() {
-    local mode=$1 mtu=$2 n1 n2 srv up=0 pings c0 c1 m0 m1 bytes bps row
+    local mode=$1 mtu=$2
     shift 2
     start_in "$NS_H1" "$mode-node1" "$NODE" -i mq0 -a 10.0.1.1 -b tcp://198.18.1.1:1883 --mtu "$mtu" "$@"
-    n1=$LAST_PID
+    local n1=$LAST_PID
     start_in "$NS_H2" "$mode-node2" "$NODE" -i mq0 -a 10.0.1.2 -b tcp://198.18.2.1:1883 --mtu "$mtu" "$@"
-    n2=$LAST_PID
+    measure "$mode" "$mtu" "$n1" "$LAST_PID" 10.0.1.2
+}
+
+# The other Rust IP-over-MQTT tunnel as a peer (zika 3.4.4, `cargo install
+# zika`: MQTT 5 with topic aliases, one packet per message, no payload
+# encryption): its server in h2, its client in h1, each reading
+# zika_config.toml from its working directory. The client reaches the
+# server's interface at 10.0.3.2 (zika translates it to the server's own
+# address).
+run_zika() {
+    local mode=$1 mtu=$2 dir
+    command -v zika-server >/dev/null && command -v zika-client >/dev/null ||
+        { FAILURE="zika-server/zika-client not on PATH (cargo install zika --version 3.4.4)"; return 1; }
+    for side in server client; do
+        dir=$WORK/zika-$side
+        mkdir -p "$dir"
+        {
+            printf '[mqtt]\n[[mqtt.brokers]]\n'
+            if [[ $side == server ]]; then
+                printf 'host = "198.18.2.1"\nport = 1883\n[server]\ntopic = "zika/bench"\nbind_cidr = "10.0.2.0/24"\n'
+            else
+                printf 'host = "198.18.1.1"\nport = 1883\n[client]\nbind_cidr = "10.0.3.0/24"\n'
+                printf '[[client.tunnels]]\ntopic = "zika/bench"\nbind_addr = "10.0.3.2"\n'
+            fi
+        } >"$dir/zika_config.toml"
+    done
+    start_in "$NS_H2" "$mode-node2" sh -c "cd '$WORK/zika-server' && exec zika-server"
+    local n2=$LAST_PID
+    sleep 0.5
+    start_in "$NS_H1" "$mode-node1" sh -c "cd '$WORK/zika-client' && exec zika-client"
+    measure "$mode" "$mtu" "$LAST_PID" "$n2" 10.0.3.2
+}
+
+# Measures a started pair: name, MTU, sender PID, receiver PID, the
+# receiver's address as the sender reaches it.
+measure() {
+    local mode=$1 mtu=$2 n1=$3 n2=$4 dst=$5 srv up=0 pings c0 c1 m0 m1 bytes bps row
     for _ in $(seq 20); do
-        if ip netns exec "$NS_H1" ping -n -q -c1 -W1 10.0.1.2 >/dev/null 2>&1; then up=1; break; fi
+        if ip netns exec "$NS_H1" ping -n -q -c1 -W1 "$dst" >/dev/null 2>&1; then up=1; break; fi
         kill -0 "$n1" 2>/dev/null && kill -0 "$n2" 2>/dev/null || break
         sleep 0.2
     done
     ((up)) || { FAILURE="tunnel did not come up"; return 1; }
-    pings=$(ip netns exec "$NS_H1" ping -n -c 100 -i 0.02 -s 56 -W 1 10.0.1.2 |
+    pings=$(ip netns exec "$NS_H1" ping -n -c 100 -i 0.02 -s 56 -W 1 "$dst" |
         grep -o 'time=[0-9.]*' | cut -d= -f2 | sort -g |
         awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), NR }') || true
     [[ -n $pings ]] || { FAILURE="no ping replies"; return 1; }
-    start_in "$NS_H2" "$mode-iperf-server" iperf3 -s -1 -B 10.0.1.2
+    start_in "$NS_H2" "$mode-iperf-server" iperf3 -s -1
     srv=$LAST_PID
     for _ in $(seq 50); do
         [[ -n $(ip netns exec "$NS_H2" ss -Hltn 'sport = :5201') ]] && break
@@ -247,12 +284,15 @@ run_mode() {
     fi
     m0=$(broker_publishes)
     c0="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
-    timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c 10.0.1.2 -t "$DURATION" -J \
+    timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c "$dst" -t "$DURATION" -J \
         >"$WORK/$mode-iperf.json" 2>"$WORK/$mode-iperf.err" || {
         FAILURE="iperf3 failed: $(jq -r '.error // empty' "$WORK/$mode-iperf.json" 2>/dev/null)"
         return 1
     }
     c1="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    # Peak resident memory of each node over its life (VmHWM), in MB.
+    local rss
+    rss=$(for p in "$n1" "$n2"; do awk '/^VmHWM/ { printf "%.2f ", $2 / 1024 }' "/proc/$p/status"; done)
     sleep 1.2 # the next $SYS update covers the whole run
     m1=$(broker_publishes)
     local p
@@ -266,7 +306,7 @@ run_mode() {
     ((${bytes%.*} > 0)) || { FAILURE="iperf3 carried nothing"; return 1; }
     row=$(jq -n --arg mode "$mode" --argjson mtu "$mtu" --argjson bytes "$bytes" --argjson bps "$bps" \
         --argjson ping_ms "${pings% *}" --argjson pings "${pings#* }" \
-        --argjson c0 "[${c0// /,}]" --argjson c1 "[${c1// /,}]" \
+        --argjson c0 "[${c0// /,}]" --argjson c1 "[${c1// /,}]" --argjson rss "[$(tr ' ' ',' <<<"${rss% }")]" \
         --argjson msgs "$((${m1:-0} - ${m0:-0}))" --argjson duration "$DURATION" \
         --argjson ceil "$CEIL_MBIT" --argjson rtt "$RTT_MS" --argjson brk0 "$CEIL_BROKER_S_PER_GB" '
         ($bytes / 1e9) as $gb | [range(3) | ($c1[.] - $c0[.]) * 1000 | round / 1000] as $cpu |
@@ -278,6 +318,7 @@ run_mode() {
          node_s_per_gb: $node, broker_s_per_gb: ($cpu[2] / $gb),
          x_broker_cpu: (if $cpu[2] > 0 then $node / ($cpu[2] / $gb) else null end),
          x_ceiling_broker_cpu: (if $brk0 > 0 then $node / $brk0 else null end),
+         rss_mb: {node1: $rss[0], node2: $rss[1]},
          broker_msgs: $msgs, broker_msgs_per_s: ($msgs / $duration),
          broker_us_per_msg: (if $msgs > 0 then $cpu[2] * 1e6 / $msgs else null end)}') || return 1
     ROWS+=("$row")
@@ -295,6 +336,7 @@ declare -A SPECS=(
     [jumbo64k]="64000 -k benchpw"
     [v2]="1500 -k benchpw --wire v2 --no-batch"
     [v2-batch]="1500 -k benchpw --wire v2"
+    [zika]="1500"
 )
 for mode in $MODES; do
     [[ -n ${SPECS[$mode]:-} ]] || die "unknown mode $mode (known: ${!SPECS[*]})"
@@ -303,7 +345,9 @@ for mode in $MODES; do
     # Run in the current shell (not a subshell) so its PIDs stay tracked;
     # errexit is off inside, so each step checks its own status.
     FAILURE="failed"
-    if ! run_mode "${words[@]}"; then
+    runner=run_mode
+    [[ ${words[0]} == zika ]] && runner=run_zika
+    if ! "$runner" "${words[@]}"; then
         echo "${words[0]}: $FAILURE" >&2
         ROWS+=("$(jq -n --arg mode "${words[0]}" --argjson mtu "${words[1]}" --arg why "$FAILURE" \
             '{mode: $mode, ok: false, mtu: $mtu, failure: $why}')")
@@ -333,17 +377,18 @@ printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n' \
     "$(jq '.median_us / 1000' <<<"$RTT")" "$(jq '.p90_us / 1000' <<<"$RTT")"
 printf 'broker echo RTT (h1 -> h2 -> h1, 100 B, 20 ms apart): median %.3f ms, p90 %.3f ms\n\n' \
     "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$ECHO_RTT")"
-printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s %9s %8s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0 brk_msg/s us/msg
+printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s %9s %8s %11s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0 brk_msg/s us/msg rss_MB
 jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, .x_broker_rtt,
     .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0),
-    .broker_msgs_per_s, (.broker_us_per_msg // 0)] | @tsv
+    .broker_msgs_per_s, (.broker_us_per_msg // 0), .rss_mb.node1, .rss_mb.node2] | @tsv
     else [.mode, "FAILED: " + .failure] | @tsv end' <<<"$RESULT" |
     awk -F'\t' 'NF == 2 { printf "%-10s %s\n", $1, $2; next }
-        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f %9.0f %8.1f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
+        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f %9.0f %8.1f %5.1f/%-5.1f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }'
 echo
 echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker echo RTT median;"
 echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's;"
-echo "brk_msg/s: PUBLISHes the broker received per second of the TCP run (\$SYS); us/msg: its CPU per one"
+echo "brk_msg/s: PUBLISHes the broker received per second of the TCP run (\$SYS); us/msg: its CPU per one;"
+echo "rss_MB: peak resident memory (VmHWM) of the sending / receiving node"
 
 mkdir -p "$(dirname "$JSON_OUT")"
 printf '%s\n' "$RESULT" >"$JSON_OUT"
