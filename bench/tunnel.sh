@@ -2,7 +2,7 @@
 # Tunnel throughput, latency and CPU cost against the broker's own ceiling,
 # all measured in one run so the ratios hold on a noisy machine.
 #
-#   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR]
+#   bash bench/tunnel.sh [--duration SECONDS] [--quick] [--json FILE] [--perf DIR] [--streams N]
 #                        [--modes "plain encrypted v2 v2-batch enc-nogso enc-2threads jumbo jumbo64k zika"]
 #
 # Needs root. Builds nothing: run first
@@ -24,8 +24,8 @@
 # with the CPU seconds of both nodes and of mosquitto per GB carried, and the
 # PUBLISHes mosquitto received per second of the run with its CPU per
 # message (from $SYS/broker/publish/messages/received).
-# With --perf DIR, both nodes are sampled by `perf record` during each
-# iperf3 run (DIR/perf-<mode>-node<N>.data).
+# With --perf DIR, both nodes and mosquitto are sampled by `perf record`
+# during each iperf3 run (DIR/perf-<mode>-{node1,node2,broker}.data).
 # Everything started is stopped by PID and every namespace deleted on exit.
 set -euo pipefail
 
@@ -34,6 +34,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JSON_OUT=$ROOT/bench/results/latest.json
 PERF_DIR=
 MODES="plain encrypted v2 v2-batch enc-nogso jumbo jumbo64k"
+STREAMS=1
 while (($#)); do
     case $1 in
     --duration) DURATION=${2:?--duration needs a value}; shift 2 ;;
@@ -41,6 +42,7 @@ while (($#)); do
     --json) JSON_OUT=${2:?--json needs a file}; shift 2 ;;
     --perf) PERF_DIR=${2:?--perf needs a directory}; shift 2 ;;
     --modes) MODES=${2:?--modes needs a list}; shift 2 ;;
+    --streams) STREAMS=${2:?--streams needs a count}; shift 2 ;;
     -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "tunnel.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -120,6 +122,11 @@ stop_started() {
     stop_pid "$pid"
     for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
     PIDS=("${kept[@]}")
+}
+
+# Jiffies the whole machine spent busy, and in all, so far (/proc/stat).
+host_busy() {
+    awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 
 # utime + stime of a process in seconds.
@@ -273,23 +280,27 @@ measure() {
     local perf_pids=()
     if [[ -n $PERF_DIR ]]; then
         mkdir -p "$PERF_DIR"
-        for n in 1 2; do
+        for n in node1 node2 broker; do
             local target=$n1
-            ((n == 2)) && target=$n2
-            perf record -e cpu-clock -F 2000 -g -p "$target" -o "$PERF_DIR/perf-$mode-node$n.data" \
+            [[ $n == node2 ]] && target=$n2
+            [[ $n == broker ]] && target=$MOSQ_PID
+            perf record -e cpu-clock -F 2000 -g -p "$target" -o "$PERF_DIR/perf-$mode-$n.data" \
                 -- sleep "$DURATION" >"$WORK/perf-$mode-$n.log" 2>&1 &
             perf_pids+=("$!")
             PIDS+=("$!")
         done
     fi
     m0=$(broker_publishes)
+    local busy0 busy1
+    busy0=$(host_busy)
     c0="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
-    timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c "$dst" -t "$DURATION" -J \
+    timeout $((DURATION + 30)) ip netns exec "$NS_H1" iperf3 -c "$dst" -t "$DURATION" -P "$STREAMS" -J \
         >"$WORK/$mode-iperf.json" 2>"$WORK/$mode-iperf.err" || {
         FAILURE="iperf3 failed: $(jq -r '.error // empty' "$WORK/$mode-iperf.json" 2>/dev/null)"
         return 1
     }
     c1="$(cpu_s "$n1") $(cpu_s "$n2") $(cpu_s "$MOSQ_PID")"
+    busy1=$(host_busy)
     # Peak resident memory of each node over its life (VmHWM), in MB.
     local rss
     rss=$(for p in "$n1" "$n2"; do awk '/^VmHWM/ { printf "%.2f ", $2 / 1024 }' "/proc/$p/status"; done)
@@ -303,11 +314,25 @@ measure() {
     stop_started "$srv"
     bytes=$(jq '.end.sum_received.bytes' "$WORK/$mode-iperf.json")
     bps=$(jq '.end.sum_received.bits_per_second' "$WORK/$mode-iperf.json")
+    local retransmits unavailable=0 n
+    retransmits=$(jq '.end.sum_sent.retransmits // 0' "$WORK/$mode-iperf.json")
+    # Packets our nodes dropped because every batch to the broker was in
+    # flight (their counters line, on SIGUSR1; zika has none).
+    if [[ $mode != zika ]]; then
+        kill -USR1 "$n1" "$n2" 2>/dev/null || true
+        sleep 0.3
+        for n in 1 2; do
+            n=$(grep -o 'dropped_broker_unavailable=[0-9]*' "$WORK/$mode-node$n.log" | tail -n1 | cut -d= -f2)
+            unavailable=$((unavailable + ${n:-0}))
+        done
+    fi
     ((${bytes%.*} > 0)) || { FAILURE="iperf3 carried nothing"; return 1; }
     row=$(jq -n --arg mode "$mode" --argjson mtu "$mtu" --argjson bytes "$bytes" --argjson bps "$bps" \
         --argjson ping_ms "${pings% *}" --argjson pings "${pings#* }" \
         --argjson c0 "[${c0// /,}]" --argjson c1 "[${c1// /,}]" --argjson rss "[$(tr ' ' ',' <<<"${rss% }")]" \
         --argjson msgs "$((${m1:-0} - ${m0:-0}))" --argjson duration "$DURATION" \
+        --argjson busy0 "[${busy0// /,}]" --argjson busy1 "[${busy1// /,}]" --argjson retransmits "$retransmits" \
+        --argjson unavailable "$unavailable" \
         --argjson ceil "$CEIL_MBIT" --argjson rtt "$RTT_MS" --argjson brk0 "$CEIL_BROKER_S_PER_GB" '
         ($bytes / 1e9) as $gb | [range(3) | ($c1[.] - $c0[.]) * 1000 | round / 1000] as $cpu |
         ([$cpu[0], $cpu[1]] | max / $gb) as $node |
@@ -318,7 +343,9 @@ measure() {
          node_s_per_gb: $node, broker_s_per_gb: ($cpu[2] / $gb),
          x_broker_cpu: (if $cpu[2] > 0 then $node / ($cpu[2] / $gb) else null end),
          x_ceiling_broker_cpu: (if $brk0 > 0 then $node / $brk0 else null end),
-         rss_mb: {node1: $rss[0], node2: $rss[1]},
+         rss_mb: {node1: $rss[0], node2: $rss[1]}, tcp_retransmits: $retransmits,
+         dropped_broker_unavailable: $unavailable,
+         host_busy: (($busy1[0] - $busy0[0]) / (($busy1[1] - $busy0[1]) | if . > 0 then . else 1 end)),
          broker_msgs: $msgs, broker_msgs_per_s: ($msgs / $duration),
          broker_us_per_msg: (if $msgs > 0 then $cpu[2] * 1e6 / $msgs else null end)}') || return 1
     ROWS+=("$row")
@@ -336,6 +363,7 @@ declare -A SPECS=(
     [jumbo64k]="64000 -k benchpw"
     [v2]="1500 -k benchpw --wire v2 --no-batch"
     [v2-batch]="1500 -k benchpw --wire v2"
+    [v2-batch-2t]="1500 -k benchpw --wire v2 --threads 2"
     [zika]="1500"
 )
 for mode in $MODES; do
@@ -377,18 +405,19 @@ printf 'broker RTT (100 B publish to self): median %.3f ms, p90 %.3f ms\n' \
     "$(jq '.median_us / 1000' <<<"$RTT")" "$(jq '.p90_us / 1000' <<<"$RTT")"
 printf 'broker echo RTT (h1 -> h2 -> h1, 100 B, 20 ms apart): median %.3f ms, p90 %.3f ms\n\n' \
     "$RTT_MS" "$(jq '.p90_us / 1000' <<<"$ECHO_RTT")"
-printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s %9s %8s %11s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0 brk_msg/s us/msg rss_MB
+printf '%-10s %8s %7s %8s %7s %9s %9s %7s %7s %9s %8s %11s %5s\n' mode Mbit/s xceil ping_ms xrtt node_s/GB brk_s/GB xbrk xbrk0 brk_msg/s us/msg rss_MB busy
 jq -r '.modes[] | if .ok then [.mode, .mbit_per_s, .x_ceiling, .ping_median_ms, .x_broker_rtt,
     .node_s_per_gb, .broker_s_per_gb, (.x_broker_cpu // 0), (.x_ceiling_broker_cpu // 0),
-    .broker_msgs_per_s, (.broker_us_per_msg // 0), .rss_mb.node1, .rss_mb.node2] | @tsv
+    .broker_msgs_per_s, (.broker_us_per_msg // 0), .rss_mb.node1, .rss_mb.node2, .host_busy] | @tsv
     else [.mode, "FAILED: " + .failure] | @tsv end' <<<"$RESULT" |
     awk -F'\t' 'NF == 2 { printf "%-10s %s\n", $1, $2; next }
-        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f %9.0f %8.1f %5.1f/%-5.1f\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }'
+        { printf "%-10s %8.1f %7.3f %8.3f %7.2f %9.2f %9.2f %7.2f %7.2f %9.0f %8.1f %5.1f/%-5.1f %4.0f%%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 * 100 }'
 echo
 echo "xceil: tunnel TCP goodput / broker payload ceiling; xrtt: ping median / broker echo RTT median;"
 echo "node_s/GB: max of the two nodes; xbrk: that / broker s/GB in the same run; xbrk0: / ceiling run's;"
 echo "brk_msg/s: PUBLISHes the broker received per second of the TCP run (\$SYS); us/msg: its CPU per one;"
-echo "rss_MB: peak resident memory (VmHWM) of the sending / receiving node"
+echo "rss_MB: peak resident memory (VmHWM) of the sending / receiving node; busy: the machine's CPUs"
+echo "busy during the TCP run (all processes, kernel included; 100% = every core)"
 
 mkdir -p "$(dirname "$JSON_OUT")"
 printf '%s\n' "$RESULT" >"$JSON_OUT"

@@ -237,12 +237,15 @@ impl BrokerLinks {
             handles: Vec::new(),
             inbound: Vec::new(),
         };
+        // One signal for every link's writer: a batch went out, so its
+        // buffer may be free again.
+        let freed = Arc::new(tokio::sync::Notify::new());
         for (index, url) in config.brokers.iter().enumerate() {
             let mut link = Link::new(options.clone(), link_buffers(config))
                 .map_err(|e| RunError::Config(e.to_string()))?;
             link.set_filters(subscriptions.iter().map(String::as_str));
             let connector = transport::Connector::new(url, &config.tls)?;
-            let parts = node::link(index, link, connector);
+            let parts = node::link(index, link, connector, freed.clone());
             links.reports.push(parts.shared);
             links.handles.push(parts.handle);
             links.inbound.push(parts.inbound);

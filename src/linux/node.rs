@@ -180,6 +180,10 @@ pub struct LinkShared {
     pub rtt_ms: AtomicU64,
     /// Why the last connection attempt or session failed.
     pub last_error: Mutex<Option<String>>,
+    /// Notified (one signal shared by every link) each time a writer is
+    /// done with a batch: the outbound task waits for it when every batch
+    /// buffer is in flight.
+    pub freed: Arc<tokio::sync::Notify>,
 }
 
 impl LinkShared {
@@ -259,13 +263,20 @@ pub struct LinkParts {
 
 /// Makes the parts of broker link `index`: `link` is the core's link (its
 /// filters set), `connector` opens its connections.
-pub fn link(index: usize, link: Link, connector: Connector) -> LinkParts {
+/// `freed` is the signal its writers give when done with a batch.
+pub fn link(
+    index: usize,
+    link: Link,
+    connector: Connector,
+    freed: Arc<tokio::sync::Notify>,
+) -> LinkParts {
     let link_shared = Arc::new(LinkShared {
         url: connector.url().to_string(),
         up: AtomicBool::new(false),
         connects: AtomicU64::new(0),
         rtt_ms: AtomicU64::new(0),
         last_error: Mutex::new(None),
+        freed,
     });
     let (data_tx, data_rx) = mpsc::channel(BATCHES_IN_FLIGHT);
     LinkParts {
@@ -329,8 +340,7 @@ pub async fn outbound(
         if count == 0 {
             continue;
         }
-        let any_up = links.iter().any(|l| l.shared.up.load(Ordering::Relaxed));
-        let Some(slot) = any_up.then(|| pool.acquire()).flatten() else {
+        let Some(slot) = free_batch(&mut pool, &links).await else {
             lock(&shared.driver).broker_unavailable += count as u64;
             continue;
         };
@@ -350,6 +360,25 @@ pub async fn outbound(
             queue_batch(&links, pool.share(slot), duplicate, framed, &shared);
         }
         sync.maybe(publisher.tunnel().counters());
+    }
+}
+
+/// A batch buffer to fill, once one is free: while every one is in flight
+/// the TUN device is not read (its queue fills and the kernel slows the
+/// senders down) rather than packets dropped. `None` when no link is up.
+async fn free_batch(pool: &mut BatchPool, links: &[LinkHandle]) -> Option<usize> {
+    let any_up = || links.iter().any(|l| l.shared.up.load(Ordering::Relaxed));
+    let freed = &links.first()?.shared.freed;
+    loop {
+        if !any_up() {
+            return None;
+        }
+        if let Some(slot) = pool.acquire() {
+            return Some(slot);
+        }
+        // A writer stuck on a dead broker gives up within WRITE_DEADLINE and
+        // the link goes down: look again now and then.
+        let _ = tokio::time::timeout(Duration::from_millis(100), freed.notified()).await;
     }
 }
 
@@ -548,6 +577,7 @@ async fn writer(
     let mut data = data.lock().await;
     // Batches queued for an earlier connection of this link.
     while data.try_recv().is_ok() {}
+    link.freed.notify_one();
     let result: std::io::Result<()> = async {
         loop {
             let write = async {
@@ -557,7 +587,11 @@ async fn writer(
                         Some(bytes) => stream.write_all(&bytes).await?,
                         None => return stream.shutdown().await.map(|()| false),
                     },
-                    Some(batch) = data.recv() => stream.write_all(&batch).await?,
+                    Some(batch) = data.recv() => {
+                        stream.write_all(&batch).await?;
+                        drop(batch);
+                        link.freed.notify_one();
+                    }
                 }
                 stream.flush().await.map(|()| true)
             };
