@@ -214,21 +214,26 @@ maintainer_scripts() {
 echo "systemctl $*" >>"%s"
 ' "$WORK/systemctl.calls" >"$WORK/stub/systemctl"
   chmod +x "$WORK/stub/systemctl"
-  got=$(run_maintainer_script "$dir" postinst configure | tr '\n' ';')
-  [[ $got == "systemctl daemon-reload;link mqtt-vpn@mq0.service;" ]] &&
-    ok "install (postinst configure): only daemon-reload, nothing started or enabled" || bad "install ran: $got"
-  got=$(run_maintainer_script "$dir" postinst configure 0.0.9 | tr '\n' ';')
-  [[ $got == "systemctl daemon-reload;systemctl try-restart mqtt-vpn@*.service;link mqtt-vpn@mq0.service;" ]] &&
-    ok "upgrade (postinst configure 0.0.9): restarts only the running instances" || bad "upgrade ran: $got"
-  got=$(run_maintainer_script "$dir" prerm remove | tr '\n' ';')
-  [[ $got == "systemctl stop mqtt-vpn@*.service;link mqtt-vpn@mq0.service;" ]] &&
-    ok "remove (prerm remove): stops mqtt-vpn@*.service" || bad "remove ran: $got"
-  got=$(run_maintainer_script "$dir" prerm upgrade 0.2.0 | tr '\n' ';')
-  [[ $got == "link mqtt-vpn@mq0.service;" ]] &&
-    ok "upgrade (prerm upgrade): leaves the nodes running" || bad "prerm upgrade ran: $got"
-  got=$(run_maintainer_script "$dir" postrm purge | tr '\n' ';')
-  [[ $got == "systemctl daemon-reload;" ]] &&
-    ok "purge (postrm purge): daemon-reload, instance links removed" || bad "purge ran: $got"
+  # what it is, what the systemctl calls and links left must be, the script and its arguments
+  expect_maintainer "install: only daemon-reload, nothing started or enabled" \
+    "systemctl daemon-reload;link mqtt-vpn@mq0.service;" "$dir" postinst configure
+  expect_maintainer "upgrade: restarts only the running instances" \
+    "systemctl daemon-reload;systemctl try-restart mqtt-vpn@*.service;link mqtt-vpn@mq0.service;" \
+    "$dir" postinst configure 0.0.9
+  expect_maintainer "remove: stops mqtt-vpn@*.service" \
+    "systemctl stop mqtt-vpn@*.service;link mqtt-vpn@mq0.service;" "$dir" prerm remove
+  expect_maintainer "upgrade: prerm leaves the nodes running" \
+    "link mqtt-vpn@mq0.service;" "$dir" prerm upgrade 0.2.0
+  expect_maintainer "purge: daemon-reload, instance links removed" \
+    "systemctl daemon-reload;" "$dir" postrm purge
+}
+# One maintainer script run checked: label, expected calls and links (';'
+# after each), then what run_maintainer_script takes.
+expect_maintainer() {
+  local label=$1 want=$2 got
+  shift 2
+  got=$(run_maintainer_script "$@" | tr '\n' ';')
+  [[ $got == "$want" ]] && ok "$label ($2 ${*:3})" || bad "$label: $2 ${*:3} ran: $got"
 }
 
 debs=("$dist"/mqtt-vpn_"$version"-*.deb)

@@ -500,9 +500,13 @@ const TUN_HEADROOM: usize = 16;
 /// Packets collected before one TUN write call. GRO coalesces a flow's
 /// packets of one write into its first packet's buffer, and every buffer
 /// that has been a first one keeps its pages: 64 buffers grew a busy
-/// receiver's heap by 1.1 MB, 32 keep it near its idle size at the same
-/// throughput (a batch of ~45 packets takes two writes).
+/// receiver's heap by 1.1 MB, where 32 keep it near its idle size at the
+/// same throughput for one packet per message.
 const TUN_WRITE_BATCH: usize = 32;
+/// With wire-v2 batches (up to ~45 packets of one TCP flow per message) a
+/// whole batch fits one write and is coalesced at once: 3.0 × the broker's
+/// ceiling with four streams, against 2.2 × with 32.
+const TUN_WRITE_BATCH_BATCHES: usize = 64;
 
 /// Packets received from the brokers, written to the TUN device together:
 /// with offload, consecutive TCP segments of one flow are coalesced (GRO)
@@ -528,8 +532,13 @@ impl TunWrites {
             buf.resize(TUN_HEADROOM + room, 0);
             buf
         };
+        let count = if batch > 0 {
+            TUN_WRITE_BATCH_BATCHES
+        } else {
+            TUN_WRITE_BATCH
+        };
         Self {
-            bufs: (0..TUN_WRITE_BATCH).map(|_| buffer()).collect(),
+            bufs: (0..count).map(|_| buffer()).collect(),
             count: 0,
             gro: tun_rs::GROTable::default(),
             opened: vec![0; room.max(batch + 1024)],
