@@ -78,74 +78,13 @@ NS_BRK=mqs-brk-$$
 NS_H1=mqs-h1-$$
 NS_H2=mqs-h2-$$
 WORK=$(mktemp -d /tmp/mqtt-vpn-soak.XXXXXX)
-PIDS=()
-NAMESPACES=()
-
-# Stops one process we started: SIGTERM, SIGKILL after 3 s.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    for i in $(seq 30); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$? pid ns
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    if ((rc == 130 || rc == 143)); then
-        echo "soak.sh: interrupted; cleaned up" >&2
-    elif ((rc != 0)); then
-        echo "soak.sh: failed (exit $rc); last lines of the logs:" >&2
-        tail -n 5 "$WORK"/*.log >&2 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Starts `$3...` in namespace $1, output to $WORK/$2.log; sets LAST_PID.
-# `ip netns exec` execs the program, so the PID is the program's own.
-start_in() {
-    local ns=$1 name=$2
-    shift 2
-    ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-add_ns() {
-    ip netns add "$1"
-    NAMESPACES+=("$1")
-    ip -n "$1" link set lo up
-}
+LAB_NAME=soak.sh
+. "$ROOT/scripts/lab.sh"
 
 add_ns "$NS_BRK"
-for n in 1 2; do
-    ns=mqs-h$n-$$
-    add_ns "$ns"
-    ip -n "$NS_BRK" link add "v$n" type veth peer name eth0 netns "$ns"
-    ip -n "$NS_BRK" addr add "198.18.$n.1/24" dev "v$n"
-    ip -n "$NS_BRK" link set "v$n" up
-    ip -n "$ns" addr add "198.18.$n.2/24" dev eth0
-    ip -n "$ns" link set eth0 up
-done
-
-printf 'listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\n' >"$WORK/mosquitto.conf"
-start_in "$NS_BRK" mosquitto "$MOSQUITTO" -c "$WORK/mosquitto.conf"
-MOSQ_PID=$LAST_PID
-for _ in $(seq 100); do
-    ip netns exec "$NS_BRK" bash -c 'exec 3<>/dev/tcp/127.0.0.1/1883' 2>/dev/null && break
-    kill -0 "$MOSQ_PID" 2>/dev/null || die "mosquitto exited"
-    sleep 0.1
-done
+add_host "$NS_BRK" "$NS_H1" 1
+add_host "$NS_BRK" "$NS_H2" 2
+start_mosquitto "$MOSQUITTO" "$NS_BRK" || exit 1
 
 start_in "$NS_H1" node1 "$NODE" -i mq0 -a 10.0.1.1 -b tcp://198.18.1.1:1883 -k soakpw
 N1=$LAST_PID

@@ -27,36 +27,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dist=$(cd "${1:-$root/dist}" && pwd)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)
 WORK=$(mktemp -d /tmp/mqtt-vpn-release.XXXXXX)
-PIDS=()
-NAMESPACES=()
+LAB_NAME=test-release
+. "$root/scripts/lab.sh"
 fails=0
 
 die() { echo "test-release: $*" >&2; exit 1; }
 ok() { echo "  ok   $*"; }
 bad() { echo "  FAIL $*" >&2; fails=$((fails + 1)); }
-
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  for i in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$? pid ns
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  if ((rc != 0)); then
-    echo "test-release: failed (exit $rc); last lines of the logs:" >&2
-    tail -n 8 "$WORK"/*.log 2>/dev/null >&2 || true
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 if ! command -v qemu-aarch64 >/dev/null || ! command -v qemu-arm >/dev/null; then
   [[ $(id -u) == 0 ]] || die "qemu-aarch64/qemu-arm missing: apt-get install qemu-user"
@@ -119,32 +96,19 @@ tunnel() {
   local arm64=$dist/mqtt_vpn-$version-aarch64-unknown-linux-musl
   local armv7=$dist/mqtt_vpn-$version-armv7-unknown-linux-musleabihf
   [[ -x $native && -x $arm64 ]] || { echo "SKIPPED tunnel: needs the x86_64 and aarch64 binaries"; return; }
-  local nodes=("$native" "$arm64") n ns
+  local nodes=("$native" "$arm64") n
   [[ -x $armv7 ]] && nodes+=("$armv7")
   local brk=mqr-brk-$$
-  ip netns add "$brk"; NAMESPACES+=("$brk"); ip -n "$brk" link set lo up
-  for n in $(seq ${#nodes[@]}); do
-    ns=mqr-h$n-$$
-    ip netns add "$ns"; NAMESPACES+=("$ns"); ip -n "$ns" link set lo up
-    ip -n "$brk" link add "v$n" type veth peer name eth0 netns "$ns"
-    ip -n "$brk" addr add "198.18.$n.1/24" dev "v$n"; ip -n "$brk" link set "v$n" up
-    ip -n "$ns" addr add "198.18.$n.2/24" dev eth0; ip -n "$ns" link set eth0 up
-  done
-  printf 'listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\n' >"$WORK/mosquitto.conf"
-  ip netns exec "$brk" /usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 </dev/null &
-  PIDS+=("$!")
-  for _ in $(seq 100); do
-    ip netns exec "$brk" bash -c 'exec 3<>/dev/tcp/127.0.0.1/1883' 2>/dev/null && break
-    sleep 0.1
-  done
+  add_ns "$brk"
+  for n in $(seq ${#nodes[@]}); do add_host "$brk" "mqr-h$n-$$" "$n"; done
+  start_mosquitto /usr/sbin/mosquitto "$brk" || { bad "mosquitto did not start"; return; }
   local bin triple
   for n in $(seq ${#nodes[@]}); do
     bin=${nodes[n - 1]}; triple=${bin##*/mqtt_vpn-"$version"-}
     [[ $bin == "$native" ]] && triple=x86_64-native
     read -r -a run <<<"$(runner "$triple")"
-    ip netns exec "mqr-h$n-$$" "${run[@]}" "$bin" -i mq0 -a "10.0.1.$n" -b "tcp://198.18.$n.1:1883" \
-      -k release-test-pw >"$WORK/node$n-$triple.log" 2>&1 </dev/null &
-    PIDS+=("$!")
+    start_in "mqr-h$n-$$" "node$n-$triple" "${run[@]}" "$bin" -i mq0 -a "10.0.1.$n" \
+      -b "tcp://198.18.$n.1:1883" -k release-test-pw
   done
   echo "== tunnel: ${#nodes[@]} nodes (x86_64 native; aarch64 qemu-aarch64${nodes[2]:+; armv7 qemu-arm}) over mosquitto, encrypted"
   local up a b

@@ -439,8 +439,24 @@ impl SenderWindows {
         counter: u64,
         now: u64,
     ) -> Result<(), EpochError> {
+        self.judge(self.find(address), epoch, counter, now)
+    }
+
+    /// Where `address` is tracked.
+    fn find(&self, address: IpAddr) -> Option<usize> {
+        self.senders.iter().position(|s| s.address == address)
+    }
+
+    /// [`SenderWindows::check`] for the sender at `tracked`, if any.
+    fn judge(
+        &self,
+        tracked: Option<usize>,
+        epoch: &[u8; BOOT_ID_LEN],
+        counter: u64,
+        now: u64,
+    ) -> Result<(), EpochError> {
         is_fresh(epoch, now)?;
-        match self.senders.iter().find(|s| s.address == address) {
+        match tracked.map(|i| &self.senders[i]) {
             Some(s) if &s.epoch == epoch => Ok(s.window.check(counter)?),
             Some(s) if epoch > &s.epoch => Ok(()),
             Some(_) => Err(EpochError::Stale),
@@ -451,11 +467,14 @@ impl SenderWindows {
 
     /// A free slot, or one whose epoch is no longer fresh.
     fn has_room(&self, now: u64) -> bool {
-        self.senders.len() < self.capacity
-            || self
-                .senders
-                .iter()
-                .any(|s| is_fresh(&s.epoch, now).is_err())
+        self.senders.len() < self.capacity || self.stale_slot(now).is_some()
+    }
+
+    /// A slot whose epoch is no longer fresh.
+    fn stale_slot(&self, now: u64) -> Option<usize> {
+        self.senders
+            .iter()
+            .position(|s| is_fresh(&s.epoch, now).is_err())
     }
 
     /// Judges `counter` of `epoch` from `address` ([`SenderWindows::check`])
@@ -468,7 +487,8 @@ impl SenderWindows {
         counter: u64,
         now: u64,
     ) -> Result<(), EpochError> {
-        self.check(address, epoch, counter, now)?;
+        let tracked = self.find(address);
+        self.judge(tracked, epoch, counter, now)?;
         if self.capacity == 0 {
             return Ok(());
         }
@@ -477,21 +497,17 @@ impl SenderWindows {
             epoch: *epoch,
             window: CounterWindow::new(counter),
         };
-        if let Some(s) = self.senders.iter_mut().find(|s| s.address == address) {
-            if &s.epoch == epoch {
-                s.window.accept(counter);
-            } else {
-                *s = sender;
-            }
-        } else if self.senders.len() < self.capacity {
+        match tracked {
+            Some(i) if &self.senders[i].epoch == epoch => self.senders[i].window.accept(counter),
+            Some(i) => self.senders[i] = sender,
             // Within the capacity reserved at construction: no allocation.
-            self.senders.push(sender);
-        } else if let Some(s) = self
-            .senders
-            .iter_mut()
-            .find(|s| is_fresh(&s.epoch, now).is_err())
-        {
-            *s = sender;
+            None if self.senders.len() < self.capacity => self.senders.push(sender),
+            // `judge` found a stale slot, or it would have refused.
+            None => {
+                if let Some(i) = self.stale_slot(now) {
+                    self.senders[i] = sender;
+                }
+            }
         }
         Ok(())
     }

@@ -443,11 +443,15 @@ impl Counters {
     }
 
     fn count_drop(&mut self, direction: Direction, reason: DropReason) {
+        self.count_drops(direction, reason, 1);
+    }
+
+    fn count_drops(&mut self, direction: Direction, reason: DropReason, count: u64) {
         let table = match direction {
             Direction::Outbound => &mut self.dropped_outbound,
             Direction::Inbound => &mut self.dropped_inbound,
         };
-        table[reason.index()] += 1;
+        table[reason.index()] += count;
     }
 }
 
@@ -931,18 +935,20 @@ impl Tunnel {
     /// goes alone (not v2, a broadcast, IPv6, or a next hop that does not
     /// read batches).
     pub fn batch_topic(&self, packet: &[u8]) -> Option<(Topic, usize)> {
-        let Destination {
-            topic,
-            hop,
-            broadcast,
-            ..
-        } = self.destination(packet, None).ok()?;
-        let hop = hop?;
-        if !matches!(self.seal_for(Some(hop), broadcast), Seal::V2) || broadcast {
+        let destination = self.destination(packet, None).ok()?;
+        Some((destination.topic, self.batch_limit(&destination)?))
+    }
+
+    /// The most bytes of packets one batch to `destination` may hold, if it
+    /// is one IPv4 node (never a broadcast or IPv6), sealed with v2, that
+    /// reads batches.
+    fn batch_limit(&self, destination: &Destination) -> Option<usize> {
+        let hop = destination.hop?;
+        if !matches!(self.seal_for(Some(hop), destination.broadcast), Seal::V2) {
             return None;
         }
-        let limit = self.batch_peers.iter().find(|(peer, _)| *peer == hop)?.1;
-        Some((topic, limit))
+        let (_, limit) = self.batch_peers.iter().find(|(peer, _)| *peer == hop)?;
+        Some(*limit)
     }
 
     /// Seals `packets`, all for one topic ([`Tunnel::batch_topic`]) and
@@ -968,11 +974,9 @@ impl Tunnel {
                 self.counters.tx_bytes += packets.iter().map(|p| p.len() as u64).sum::<u64>();
                 self.counters.tx_messages += 1;
             }
-            Err(reason) => {
-                for _ in 0..count {
-                    self.counters.count_drop(Direction::Outbound, *reason);
-                }
-            }
+            Err(reason) => self
+                .counters
+                .count_drops(Direction::Outbound, *reason, count),
         }
         result
     }
@@ -983,16 +987,25 @@ impl Tunnel {
         nonce: &[u8; NONCE_LEN],
         out: &mut [u8],
     ) -> Result<Outbound, DropReason> {
-        let first = packets.first().ok_or(DropReason::Malformed)?;
-        let (topic, limit) = self.batch_topic(first).ok_or(DropReason::Malformed)?;
+        // The first packet sets the topic and the limit; every other must
+        // share the topic and stay within the limit.
+        let mut batch: Option<(Topic, usize)> = None;
         let mut end = wire2::OVERHEAD;
         for packet in packets {
-            let Destination {
-                packet,
-                topic: packet_topic,
-                ..
-            } = self.destination(packet, None)?;
-            if packet_topic != topic || end - wire2::OVERHEAD + packet.len() > limit {
+            let destination = self.destination(packet, None)?;
+            let limit = match batch {
+                Some((topic, limit)) if topic == destination.topic => limit,
+                Some(_) => return Err(DropReason::Malformed),
+                None => {
+                    let limit = self
+                        .batch_limit(&destination)
+                        .ok_or(DropReason::Malformed)?;
+                    batch = Some((destination.topic, limit));
+                    limit
+                }
+            };
+            let packet = destination.packet;
+            if end - wire2::OVERHEAD + packet.len() > limit {
                 return Err(DropReason::Malformed);
             }
             out.get_mut(end..end + packet.len())
@@ -1003,6 +1016,7 @@ impl Tunnel {
         let Some(v2) = &self.config.wire_v2 else {
             return Err(DropReason::WrongVersion);
         };
+        let (topic, _) = batch.ok_or(DropReason::Malformed)?;
         let header = next_v2_header(&mut self.epoch, &mut self.next_counter, self.clock, nonce)?;
         let address = wire2::topic_address(topic.as_str());
         wire2::seal_framed_in_place(&v2.key, &header, Framing::Batch, address, &mut out[..end])

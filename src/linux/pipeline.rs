@@ -137,8 +137,6 @@ pub struct Publisher {
     tunnel: Sender,
     nonces: NonceSource,
     payload: Vec<u8>,
-    /// Whether any peer reads batches.
-    batching: bool,
 }
 
 impl Publisher {
@@ -149,7 +147,6 @@ impl Publisher {
             tunnel,
             nonces: NonceSource::default(),
             payload: vec![0; largest + 256],
-            batching: false,
         }
     }
 
@@ -159,7 +156,6 @@ impl Publisher {
         let cap = self.payload.len() - 256;
         self.tunnel
             .set_batch_peers(peers.map(|(peer, limit)| (peer, limit.min(cap))));
-        self.batching = self.tunnel.has_batch_peers();
     }
 
     /// Seals the packets of one TUN read and appends their PUBLISHes to
@@ -175,8 +171,9 @@ impl Publisher {
         let (mut len, mut bytes) = (0, 0);
         let mut open: Option<(Topic, usize)> = None;
         let mut framed = 0;
+        let batching = self.tunnel.has_batch_peers();
         for packet in packets {
-            let this = if self.batching {
+            let this = if batching {
                 self.tunnel.batch_topic(packet)
             } else {
                 None
